@@ -1,0 +1,1 @@
+//! ryot-bench: see README.md.

@@ -1,0 +1,153 @@
+//! AVX-512 VNNI t2p kernels: one `vpdpbusd` multiplies 16 rows x 4 codes
+//! with a broadcast dword of 4 activations.
+//!
+//! ```text
+//! for each block of P panels, each tile of T tokens, each scale group:
+//!     acc[p][t] = 0 (i32 x 16 rows)
+//!     for each 64-byte line c of the group, for j in 0..4:
+//!         w = (line[p] >> 2j) & 3                   // 16 rows x 4 codes
+//!         acc[p][t] += dpbusd(w, broadcast(q[t][16c+4j .. +4]))
+//!     f[p][t] += (f32(acc - gsum[t][g]) / act_scale[t]) * w_scale[p][g]
+//! ```
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::Job;
+use super::layout::{LINE_COLS, Line};
+
+/// Computes panels `panels` for every token of `job`.
+pub(crate) fn gemm(job: &Job<'_>, panels: Range<usize>) {
+    assert!(crate::isa::SimdLevel::Avx512.is_available());
+    // SAFETY: the CPU supports AVX-512 F/BW/VL/DQ + VNNI (asserted above).
+    unsafe { gemm_impl(job, panels) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
+    let n = job.a.n();
+    if n == 1 {
+        let mut p = panels.start;
+        while p + 4 <= panels.end {
+            tile::<4, 1>(job, p, 0);
+            p += 4;
+        }
+        while p < panels.end {
+            tile::<1, 1>(job, p, 0);
+            p += 1;
+        }
+        return;
+    }
+    let mut p = panels.start;
+    while p < panels.end {
+        if p + 2 <= panels.end {
+            tokens::<2>(job, p, n);
+            p += 2;
+        } else {
+            tokens::<1>(job, p, n);
+            p += 1;
+        }
+    }
+}
+
+/// All tokens for panels `p..p+P`, in tiles of up to 6 tokens.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+fn tokens<const P: usize>(job: &Job<'_>, p: usize, n: usize) {
+    let mut t = 0;
+    while t < n {
+        match n - t {
+            1 => tile::<P, 1>(job, p, t),
+            2 => tile::<P, 2>(job, p, t),
+            3 => tile::<P, 3>(job, p, t),
+            4 => tile::<P, 4>(job, p, t),
+            5 => tile::<P, 5>(job, p, t),
+            _ => tile::<P, 6>(job, p, t),
+        }
+        t += 6;
+    }
+}
+
+/// Panels `p0..p0+P` x tokens `t0..t0+T` (clipped to `n`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+fn tile<const P: usize, const T: usize>(
+    job: &Job<'_>,
+    p0: usize,
+    t0: usize,
+) {
+    let w = job.w;
+    let groups = job.groups();
+    let lpg = w.group_cols() / LINE_COLS;
+    let nt = (job.a.n() - t0).min(T);
+    let panels: [&[Line]; P] = std::array::from_fn(|i| w.panel(p0 + i));
+    // Rows of q for the tile; tokens past n repeat the last one (their
+    // results are not stored).
+    let q: [&[i8]; T] = std::array::from_fn(|i| job.a.row(t0 + i.min(nt - 1)));
+    let mask = _mm512_set1_epi8(3);
+    let mut facc = [[_mm512_setzero_ps(); T]; P];
+    for g in 0..groups {
+        // Two accumulators per (panel, token) when the tile is small, so
+        // the dpbusd dependency chains overlap.
+        let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
+        for c in g * lpg..(g + 1) * lpg {
+            let x: [__m512i; P] = std::array::from_fn(|i| {
+                // SAFETY: `Line` is 64 bytes and 64-byte aligned; c is a
+                // line index < chunks since g < groups.
+                unsafe { _mm512_load_si512(panels[i][c].0.as_ptr().cast()) }
+            });
+            for j in 0..4 {
+                let wj: [__m512i; P] =
+                    std::array::from_fn(|i| unpack(x[i], j, mask));
+                for (ti, qt) in q.iter().enumerate() {
+                    let off = c * LINE_COLS + 4 * j;
+                    // SAFETY: off + 4 <= k_pad(w) <= qt.len() (activation
+                    // rows are padded to a multiple of 64 >= w.k_pad()).
+                    let b = _mm512_set1_epi32(unsafe {
+                        qt.as_ptr().add(off).cast::<i32>().read_unaligned()
+                    });
+                    for pi in 0..P {
+                        let a = &mut acc[pi][ti][j & 1];
+                        *a = _mm512_dpbusd_epi32(*a, wj[pi], b);
+                    }
+                }
+            }
+        }
+        for (ti, _) in q.iter().enumerate() {
+            let t = t0 + ti.min(nt - 1);
+            let gsum = _mm512_set1_epi32(job.gsums[t * groups + g]);
+            let act = _mm512_set1_ps(job.a.scales()[t]);
+            for pi in 0..P {
+                let s = _mm512_add_epi32(acc[pi][ti][0], acc[pi][ti][1]);
+                let f = _mm512_cvtepi32_ps(_mm512_sub_epi32(s, gsum));
+                let ws = w.group_scales(p0 + pi, g);
+                // SAFETY: ws is 16 f32s.
+                let ws = unsafe { _mm512_loadu_ps(ws.as_ptr()) };
+                let v = _mm512_mul_ps(_mm512_div_ps(f, act), ws);
+                facc[pi][ti] = _mm512_add_ps(facc[pi][ti], v);
+            }
+        }
+    }
+    for (pi, row) in facc.iter().enumerate() {
+        for (ti, v) in row.iter().enumerate().take(nt) {
+            let mut out = [0f32; 16];
+            // SAFETY: out holds 16 f32s.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *v) };
+            job.store(p0 + pi, t0 + ti, &out);
+        }
+    }
+}
+
+/// Codes of quad `j` of a line: `(x >> 2j) & 3` per byte.
+#[inline(always)]
+fn unpack(x: __m512i, j: usize, mask: __m512i) -> __m512i {
+    // SAFETY: callers run with AVX-512 BW enabled (inlined into
+    // `tile`).
+    unsafe {
+        let s = match j {
+            0 => x,
+            1 => _mm512_srli_epi16::<2>(x),
+            2 => _mm512_srli_epi16::<4>(x),
+            _ => _mm512_srli_epi16::<6>(x),
+        };
+        _mm512_and_si512(s, mask)
+    }
+}

@@ -1,0 +1,88 @@
+//! GEMV/GEMM on Ryot's own ternary panel layout ("t2p"), see [`layout`].
+//!
+//! For each 16-row panel, token and scale group the kernels compute the
+//! exact integer sums `isum[r] = sum(code * q) - sum(q)` (codes 0..2, so
+//! this is `sum(w * q)` with `w` in -1..1), then combine groups in order:
+//!
+//! ```text
+//! acc[r] = 0
+//! for each group g:  acc[r] = acc[r] + (f32(isum_g[r]) / act_scale) * w_scale_g[r]
+//! ```
+//!
+//! Integer sums are exact in every variant and the f32 steps are the same
+//! IEEE operations in the same order (no FMA), so scalar, AVX2 and AVX-512
+//! results are bit-identical, for any batch size `n` and thread split.
+//! With one scale per row this is bitnet.cpp's I2_S formula exactly.
+
+pub mod layout;
+pub(crate) mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+
+use std::ops::Range;
+
+use crate::act::ActI8;
+use crate::isa::SimdLevel;
+use crate::out::OutMatrix;
+pub use layout::TernaryPanels;
+
+/// One call's inputs, shared by all workers.
+pub(crate) struct Job<'a> {
+    /// The weights.
+    pub w: &'a TernaryPanels,
+    /// The quantized activations.
+    pub a: &'a ActI8,
+    /// `sum(q)` per token and group: `[n][groups]`.
+    pub gsums: Vec<i32>,
+    /// The output.
+    pub out: &'a OutMatrix<'a>,
+}
+
+impl<'a> Job<'a> {
+    /// Prepares a call (shapes already checked by the caller).
+    pub(crate) fn new(
+        w: &'a TernaryPanels,
+        a: &'a ActI8,
+        out: &'a OutMatrix<'a>,
+    ) -> Self {
+        let gc = w.group_cols();
+        let groups = w.k_pad() / gc;
+        let mut gsums = Vec::with_capacity(a.n() * groups);
+        for t in 0..a.n() {
+            for g in 0..groups {
+                gsums.push(a.partial_sum(t, g * gc..(g + 1) * gc));
+            }
+        }
+        Job { w, a, gsums, out }
+    }
+
+    /// Number of scale groups per row.
+    pub(crate) fn groups(&self) -> usize {
+        self.w.k_pad() / self.w.group_cols()
+    }
+
+    /// Writes the 16 results of panel `p` for token `t`, dropping padding
+    /// rows.
+    #[inline]
+    pub(crate) fn store(&self, p: usize, t: usize, acc: &[f32; 16]) {
+        let row0 = p * 16;
+        let rows = (self.w.m() - row0).min(16);
+        self.out.write_rows(t, row0, &acc[..rows]);
+    }
+}
+
+/// Runs panels `panels` of `job` at `level`.
+pub(crate) fn run(level: SimdLevel, job: &Job<'_>, panels: Range<usize>) {
+    match level {
+        SimdLevel::Scalar => scalar::gemm(job, panels),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => avx2::gemm(job, panels),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => avx512::gemm(job, panels),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::gemm(job, panels),
+    }
+}

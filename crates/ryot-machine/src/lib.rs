@@ -1,0 +1,1 @@
+//! ryot-machine: see README.md.
