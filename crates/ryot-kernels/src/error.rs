@@ -1,7 +1,6 @@
 //! The kernels' error type: every bad shape, short buffer or unknown type
 //! becomes one of these, never a panic.
 
-use std::fmt;
 
 use crate::isa::SimdLevel;
 

@@ -1,12 +1,94 @@
 //! The entry point: prepared weights times f32 activations, threaded.
+//!
+//! Each weight format implements [`Kernel`]: how it quantizes activations,
+//! how many row units (panels, row groups) it has, and how it computes a
+//! contiguous range of them. [`matmul_at`] quantizes the activations once,
+//! then hands each worker of the pool one contiguous range of units.
+
+use std::ops::Range;
 
 use ryot_pool::{ThreadPool, split_range};
 
 use crate::act::ActI8;
-use crate::error::KernelError;
+use crate::error::{KernelError, KernelErrorKind};
 use crate::isa::{self, SimdLevel};
 use crate::out::OutMatrix;
 use crate::t2p::{self, TernaryPanels};
+
+/// A weight format's kernel, as the threaded driver sees it.
+pub(crate) trait Kernel: Sync {
+    /// The activations this kernel consumes (int8 per token, Q8 blocks,
+    /// f32, ...).
+    type Acts: Sync;
+    /// Rows.
+    fn m(&self) -> usize;
+    /// Quantizes (or converts) `n` tokens of `k` f32 activations.
+    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<Self::Acts, KernelError>;
+    /// Number of tokens in `acts`.
+    fn n(acts: &Self::Acts) -> usize;
+    /// Units threads split over (a unit is a fixed group of rows).
+    fn units(&self) -> usize;
+    /// Computes units `units` for all tokens at `level`, writing `out`.
+    fn run(
+        &self,
+        level: SimdLevel,
+        acts: &Self::Acts,
+        units: Range<usize>,
+        out: &OutMatrix<'_>,
+    );
+}
+
+/// Runs `kern` over prepared activations on `threads` workers.
+pub(crate) fn drive<K: Kernel>(
+    level: SimdLevel,
+    kern: &K,
+    acts: &K::Acts,
+    out: &mut [f32],
+    pool: &ThreadPool,
+    threads: usize,
+) -> Result<(), KernelError> {
+    check_level(level)?;
+    let n = K::n(acts);
+    if out.len() != n * kern.m() {
+        return Err(KernelError::len("output", n * kern.m(), out.len()));
+    }
+    let out = OutMatrix::new(out, n, kern.m());
+    let units = kern.units();
+    let threads = threads.clamp(1, units.max(1));
+    pool.run(threads, |i, nt| {
+        kern.run(level, acts, split_range(units, nt, i, 1), &out);
+    });
+    Ok(())
+}
+
+fn check_level(level: SimdLevel) -> Result<(), KernelError> {
+    if level.is_available() {
+        Ok(())
+    } else {
+        Err(KernelError::new(KernelErrorKind::IsaUnavailable {
+            level,
+            best: isa::best_available(),
+        }))
+    }
+}
+
+fn run_f32<K: Kernel>(
+    level: SimdLevel,
+    kern: &K,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+    pool: &ThreadPool,
+    threads: usize,
+) -> Result<(), KernelError> {
+    check_level(level)?;
+    if out.len() != n.saturating_mul(kern.m()) {
+        let want = n.saturating_mul(kern.m());
+        return Err(KernelError::len("output", want, out.len()));
+    }
+    let acts = kern.prepare_acts(x, n)?;
+    drive(level, kern, &acts, out, pool, threads)
+}
 
 /// Weights prepared for the kernels.
 #[derive(Clone, Debug)]
@@ -71,23 +153,8 @@ pub fn matmul_at(
     pool: &ThreadPool,
     threads: usize,
 ) -> Result<(), KernelError> {
-    if !level.is_available() {
-        return Err(KernelError::new(
-            crate::error::KernelErrorKind::IsaUnavailable {
-                level,
-                best: isa::best_available(),
-            },
-        ));
-    }
-    let (m, k) = (w.m(), w.k());
-    if out.len() != n.saturating_mul(m) {
-        return Err(KernelError::len("output", n.saturating_mul(m), out.len()));
-    }
     match w {
-        Weights::T2p(w) => {
-            let a = ActI8::quantize(x, n, k)?;
-            t2p_with_acts(level, w, &a, out, pool, threads)
-        }
+        Weights::T2p(w) => run_f32(level, w, x, n, out, pool, threads),
     }
 }
 
@@ -107,15 +174,35 @@ pub fn t2p_with_acts(
             w.k()
         )));
     }
-    if out.len() != a.n() * w.m() {
-        return Err(KernelError::len("output", a.n() * w.m(), out.len()));
+    drive(level, w, a, out, pool, threads)
+}
+
+impl Kernel for TernaryPanels {
+    type Acts = ActI8;
+
+    fn m(&self) -> usize {
+        TernaryPanels::m(self)
     }
-    let out = OutMatrix::new(out, a.n(), w.m());
-    let job = t2p::Job::new(w, a, &out);
-    let panels = w.panels();
-    let threads = threads.clamp(1, panels);
-    pool.run(threads, |i, nt| {
-        t2p::run(level, &job, split_range(panels, nt, i, 1));
-    });
-    Ok(())
+
+    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<ActI8, KernelError> {
+        ActI8::quantize(x, n, TernaryPanels::k(self))
+    }
+
+    fn n(acts: &ActI8) -> usize {
+        acts.n()
+    }
+
+    fn units(&self) -> usize {
+        self.panels()
+    }
+
+    fn run(
+        &self,
+        level: SimdLevel,
+        acts: &ActI8,
+        units: Range<usize>,
+        out: &OutMatrix<'_>,
+    ) {
+        t2p::run(level, &t2p::Job::new(self, acts, out), units);
+    }
 }
