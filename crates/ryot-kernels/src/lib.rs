@@ -21,6 +21,7 @@ pub mod matmul;
 pub(crate) mod out;
 pub mod t2p;
 pub mod ternary;
+pub mod tune;
 
 pub use act::ActI8;
 pub use error::{KernelError, KernelErrorKind};

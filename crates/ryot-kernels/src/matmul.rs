@@ -14,6 +14,7 @@ use crate::error::{KernelError, KernelErrorKind};
 use crate::isa::{self, SimdLevel};
 use crate::out::OutMatrix;
 use crate::t2p::{self, TernaryPanels};
+use crate::tune;
 
 /// A weight format's kernel, as the threaded driver sees it.
 pub(crate) trait Kernel: Sync {
@@ -28,6 +29,11 @@ pub(crate) trait Kernel: Sync {
     fn n(acts: &Self::Acts) -> usize;
     /// Units threads split over (a unit is a fixed group of rows).
     fn units(&self) -> usize;
+    /// Bytes of weights one pass reads (0 if unknown); small matrices get
+    /// fewer threads (see [`tune::TuneParams::min_bytes_per_thread`]).
+    fn weight_bytes(&self) -> usize {
+        0
+    }
     /// Computes units `units` for all tokens at `level`, writing `out`.
     fn run(
         &self,
@@ -54,7 +60,12 @@ pub(crate) fn drive<K: Kernel>(
     }
     let out = OutMatrix::new(out, n, kern.m());
     let units = kern.units();
-    let threads = threads.clamp(1, units.max(1));
+    let min_bytes = tune::current().min_bytes_per_thread.max(1);
+    let by_size = match kern.weight_bytes() {
+        0 => usize::MAX,
+        b => b.div_ceil(min_bytes),
+    };
+    let threads = threads.min(by_size).clamp(1, units.max(1));
     pool.run(threads, |i, nt| {
         kern.run(level, acts, split_range(units, nt, i, 1), &out);
     });
@@ -194,6 +205,10 @@ impl Kernel for TernaryPanels {
 
     fn units(&self) -> usize {
         self.panels()
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.stored_bytes()
     }
 
     fn run(

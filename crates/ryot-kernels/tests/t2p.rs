@@ -8,12 +8,19 @@ use common::{Rng, f32s, levels, pack_i2s, pack_tq2_0_block, read_golden};
 use proptest::prelude::*;
 use ryot_kernels::act::ActI8;
 use ryot_kernels::matmul::t2p_with_acts;
+use ryot_kernels::tune::{self, TuneParams};
 use ryot_kernels::{SimdLevel, TernaryPanels, Weights, matmul_at};
 use ryot_pool::ThreadPool;
 
 fn pool() -> &'static ThreadPool {
     static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| ThreadPool::new(3))
+    POOL.get_or_init(|| {
+        // Small test matrices would otherwise run on one thread.
+        let mut p = TuneParams::defaults(ryot_kernels::isa::level());
+        p.min_bytes_per_thread = 1;
+        tune::set_override(Some(p));
+        ThreadPool::new(3)
+    })
 }
 
 /// Random ternary weights as TQ2_0 bytes; `per_block` gives each block
@@ -167,6 +174,27 @@ fn simd_matches_scalar_bit_for_bit() {
                 bits(&want),
                 "{level} m={m} k={k} n={n}"
             );
+        }
+    }
+}
+
+#[test]
+fn gemv_tiling_does_not_change_results() {
+    let mut rng = Rng(5);
+    let (m, k) = (16 * 7 + 3, 640);
+    let w = TernaryPanels::quantize_absmean(&rng.vec(m * k), m, k).unwrap();
+    let a = ActI8::quantize(&rng.vec(k), 1, k).unwrap();
+    let _ = pool();
+    let want = run(SimdLevel::Scalar, &w, &a, 1);
+    for panels in [1, 2, 4] {
+        let mut p = tune::current();
+        p.t2p_gemv_panels = panels;
+        tune::set_override(Some(p));
+        for level in levels() {
+            for threads in [1, 2, 3] {
+                let got = run(level, &w, &a, threads);
+                assert_eq!(bits(&got), bits(&want), "{level} panels={panels}");
+            }
         }
     }
 }

@@ -35,12 +35,21 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
     let n = job.a.n();
     let mut p = panels.start;
     if n == 1 {
-        while p + 2 <= panels.end {
-            tile::<2, 1>(job, p, 0);
-            p += 2;
-        }
-        if p < panels.end {
-            tile::<1, 1>(job, p, 0);
+        while p < panels.end {
+            p += match (job.gemv_panels, panels.end - p) {
+                (4, 4..) => {
+                    tile::<4, 1>(job, p, 0);
+                    4
+                }
+                (2 | 4, 2..) => {
+                    tile::<2, 1>(job, p, 0);
+                    2
+                }
+                _ => {
+                    tile::<1, 1>(job, p, 0);
+                    1
+                }
+            };
         }
         return;
     }

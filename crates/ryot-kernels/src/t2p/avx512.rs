@@ -28,13 +28,21 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
     let n = job.a.n();
     if n == 1 {
         let mut p = panels.start;
-        while p + 4 <= panels.end {
-            tile::<4, 1>(job, p, 0);
-            p += 4;
-        }
         while p < panels.end {
-            tile::<1, 1>(job, p, 0);
-            p += 1;
+            p += match (job.gemv_panels, panels.end - p) {
+                (4, 4..) => {
+                    tile::<4, 1>(job, p, 0);
+                    4
+                }
+                (2 | 4, 2..) => {
+                    tile::<2, 1>(job, p, 0);
+                    2
+                }
+                _ => {
+                    tile::<1, 1>(job, p, 0);
+                    1
+                }
+            };
         }
         return;
     }

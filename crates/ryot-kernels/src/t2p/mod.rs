@@ -39,6 +39,8 @@ pub(crate) struct Job<'a> {
     pub gsums: Vec<i32>,
     /// The output.
     pub out: &'a OutMatrix<'a>,
+    /// Panels a GEMV walks at once (1, 2 or 4).
+    pub gemv_panels: usize,
 }
 
 impl<'a> Job<'a> {
@@ -56,7 +58,8 @@ impl<'a> Job<'a> {
                 gsums.push(a.partial_sum(t, g * gc..(g + 1) * gc));
             }
         }
-        Job { w, a, gsums, out }
+        let gemv_panels = crate::tune::current().t2p_gemv_panels;
+        Job { w, a, gsums, out, gemv_panels }
     }
 
     /// Number of scale groups per row.
