@@ -1,1 +1,59 @@
-fn main() {}
+//! `ryot`: the command-line front end. Thin glue over the library crates:
+//! parse flags, call a library, print the result, map errors to exit codes.
+
+mod bench;
+mod output;
+mod tune;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Ryot: low-bit language and embedding models, fast on ordinary CPUs.
+#[derive(Parser, Debug)]
+#[command(name = "ryot", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+    /// Measure this CPU and persist the fastest kernel parameters.
+    Tune(tune::TuneArgs),
+    /// Print what Ryot detects about this CPU.
+    Cpu(tune::CpuArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = ryot_kernels::SimdLevel::from_env()
+        .map_err(anyhow::Error::from)
+        .and_then(|_| match cli.command {
+            Command::Bench { what } => bench::run(what),
+            Command::Tune(args) => tune::run(args),
+            Command::Cpu(args) => tune::cpu(args),
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("ryot: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
