@@ -8,8 +8,10 @@
 use std::ops::Range;
 
 use ryot_pool::{ThreadPool, split_range};
+use ryot_quant::QuantType;
 
 use crate::act::ActI8;
+use crate::dense::{DenseF16, DenseF32};
 use crate::error::{KernelError, KernelErrorKind};
 use crate::isa::{self, SimdLevel};
 use crate::out::OutMatrix;
@@ -107,13 +109,59 @@ fn run_f32<K: Kernel>(
 pub enum Weights {
     /// Ternary weights in Ryot's panel layout.
     T2p(TernaryPanels),
+    /// F32 weights in the dense panel layout.
+    F32(DenseF32),
+    /// F16 weights in the dense panel layout.
+    F16(DenseF16),
 }
 
 impl Weights {
+    /// Prepares a GGUF tensor (`m` rows of `k`, `bytes` exactly as stored)
+    /// for the kernels in its native layout.
+    pub fn from_gguf(
+        ty: QuantType,
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
+        match ty {
+            QuantType::F32 => Ok(Weights::F32(DenseF32::from_gguf(bytes, m, k)?)),
+            QuantType::F16 => Ok(Weights::F16(DenseF16::from_gguf(bytes, m, k)?)),
+            _ => Err(KernelError::new(KernelErrorKind::Unsupported {
+                ty: ty.name().to_string(),
+                op: "native kernels (repack ternary types with t2p_from_gguf)",
+            })),
+        }
+    }
+
+    /// Repacks a ternary GGUF tensor (TQ2_0, TQ1_0 or I2_S) losslessly
+    /// into Ryot's panel layout.
+    pub fn t2p_from_gguf(
+        ty: QuantType,
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
+        let w = match ty {
+            QuantType::TQ2_0 => TernaryPanels::from_tq2_0(bytes, m, k)?,
+            QuantType::TQ1_0 => TernaryPanels::from_tq1_0(bytes, m, k)?,
+            QuantType::I2_S => TernaryPanels::from_i2s(bytes, m, k)?,
+            _ => {
+                return Err(KernelError::new(KernelErrorKind::Unsupported {
+                    ty: ty.name().to_string(),
+                    op: "ternary repacking (only TQ2_0, TQ1_0, I2_S)",
+                }));
+            }
+        };
+        Ok(Weights::T2p(w))
+    }
+
     /// Rows (outputs per token).
     pub fn m(&self) -> usize {
         match self {
             Weights::T2p(w) => w.m(),
+            Weights::F32(w) => w.m(),
+            Weights::F16(w) => w.m(),
         }
     }
 
@@ -121,6 +169,8 @@ impl Weights {
     pub fn k(&self) -> usize {
         match self {
             Weights::T2p(w) => w.k(),
+            Weights::F32(w) => w.k(),
+            Weights::F16(w) => w.k(),
         }
     }
 
@@ -128,6 +178,8 @@ impl Weights {
     pub fn type_name(&self) -> &'static str {
         match self {
             Weights::T2p(_) => "t2p",
+            Weights::F32(_) => "f32",
+            Weights::F16(_) => "f16",
         }
     }
 
@@ -135,6 +187,8 @@ impl Weights {
     pub fn stored_bytes(&self) -> usize {
         match self {
             Weights::T2p(w) => w.stored_bytes(),
+            Weights::F32(w) => w.stored_bytes(),
+            Weights::F16(w) => w.stored_bytes(),
         }
     }
 }
@@ -166,6 +220,8 @@ pub fn matmul_at(
 ) -> Result<(), KernelError> {
     match w {
         Weights::T2p(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::F32(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::F16(w) => run_f32(level, w, x, n, out, pool, threads),
     }
 }
 

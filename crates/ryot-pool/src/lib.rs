@@ -211,9 +211,7 @@ impl ThreadPool {
         // caller's share runs under `catch_unwind`) before `remaining` is
         // zero and the job slot is cleared. So `f` outlives every use.
         let f_static: JobFn = unsafe {
-            std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), JobFn>(
-                f_dyn,
-            )
+            std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), JobFn>(f_dyn)
         };
         let generation = shared.generation.load(Ordering::Relaxed) + 1;
         shared.remaining.store(n - 1, Ordering::Relaxed);

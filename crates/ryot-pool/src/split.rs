@@ -62,11 +62,13 @@ mod tests {
                         let r = split_range(len, parts, part, align);
                         assert_eq!(r.start, next, "{len} {parts} {align}");
                         assert!(r.start <= r.end);
-                        assert!(r.start % a == 0 || r.start == len);
-                        assert!(r.end % a == 0 || r.end == len);
+                        assert!(r.start.is_multiple_of(a) || r.start == len);
+                        assert!(r.end.is_multiple_of(a) || r.end == len);
                         // Near-equal: at most one unit above the floor.
                         let got = r.end.div_ceil(a) - r.start / a;
-                        assert!(got == units / parts || got == units / parts + 1);
+                        assert!(
+                            got == units / parts || got == units / parts + 1
+                        );
                         next = r.end;
                     }
                     assert_eq!(next, len);

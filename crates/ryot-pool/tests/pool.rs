@@ -82,18 +82,17 @@ fn ranges_cover_exactly() {
 fn borrows_non_static_data() {
     let pool = ThreadPool::new(2);
     let mut out = vec![0u64; 1000];
-    let chunks = Mutex::new(Vec::new());
-    // Each worker writes its own contiguous range through a split borrow.
-    let (a, b) = out.split_at_mut(500);
-    let parts = [Mutex::new(a), Mutex::new(b)];
-    pool.run(2, |i, _| {
-        let mut part = parts[i].lock().unwrap();
-        for (k, x) in part.iter_mut().enumerate() {
-            *x = (i * 500 + k) as u64;
-        }
-        chunks.lock().unwrap().push(i);
-    });
-    drop(parts);
+    {
+        // Each worker writes its own contiguous half through a split borrow.
+        let (a, b) = out.split_at_mut(500);
+        let halves = [Mutex::new(a), Mutex::new(b)];
+        pool.run(2, |i, _| {
+            let mut half = halves[i].lock().unwrap();
+            for (k, x) in half.iter_mut().enumerate() {
+                *x = (i * 500 + k) as u64;
+            }
+        });
+    }
     assert!(out.iter().enumerate().all(|(k, &x)| x == k as u64));
 }
 
@@ -102,15 +101,16 @@ fn worker_panic_propagates_and_pool_survives() {
     let pool = ThreadPool::new(3);
     for _ in 0..20 {
         let ran = AtomicUsize::new(0);
-        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pool.run(3, |i, _| {
-                ran.fetch_add(1, Ordering::Relaxed);
-                if i == 2 {
-                    panic!("boom in worker");
-                }
-            });
-        }))
-        .expect_err("panic must propagate");
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.run(3, |i, _| {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    if i == 2 {
+                        panic!("boom in worker");
+                    }
+                });
+            }))
+            .expect_err("panic must propagate");
         assert_eq!(err.downcast_ref::<&str>(), Some(&"boom in worker"));
         // The other workers still ran to completion.
         assert_eq!(ran.into_inner(), 3);
@@ -146,7 +146,10 @@ fn all_panic_then_work() {
     }));
     let err = r.expect_err("panic must propagate");
     // The caller's own panic wins.
-    assert_eq!(err.downcast_ref::<String>().map(String::as_str), Some("worker 0"));
+    assert_eq!(
+        err.downcast_ref::<String>().map(String::as_str),
+        Some("worker 0")
+    );
     assert_eq!(counts(&pool, 4), vec![1, 1, 1, 1]);
 }
 
@@ -212,8 +215,7 @@ fn concurrent_callers_are_serialised() {
 
 #[test]
 fn many_tiny_runs() {
-    for pool in [ThreadPool::new(2), ThreadPool::with_spin(3, Duration::ZERO)]
-    {
+    for pool in [ThreadPool::new(2), ThreadPool::with_spin(3, Duration::ZERO)] {
         let sum = AtomicUsize::new(0);
         let runs = 20_000;
         for k in 0..runs {

@@ -16,10 +16,10 @@
 //! `copy_from_slice`); the `try_` variants return a [`QuantError`]
 //! instead. NaN inputs do not panic: see each function.
 
+use crate::QuantError;
 use crate::blocks::{BlockQ8_0, BlockQ8_1, BlockQ8K, QK, QK_K, sealed::Codec};
 use crate::legacy::encode_q8_1;
 use crate::util::nearest_int;
-use crate::QuantError;
 
 /// Quantizes `src` (`32 * dst.len()` floats) to Q8_0 blocks, as
 /// `quantize_row_q8_0_ref`.
@@ -204,7 +204,8 @@ mod tests {
 
     #[test]
     fn q8_k_block_sums_and_scale() {
-        let x: Vec<f32> = (0..QK_K).map(|i| (i as f32 - 100.0) / 10.0).collect();
+        let x: Vec<f32> =
+            (0..QK_K).map(|i| (i as f32 - 100.0) / 10.0).collect();
         let mut b = [bytemuck::Zeroable::zeroed(); 1];
         quantize_row_q8_k(&x, &mut b);
         // max magnitude is 15.5 (i = 255), so iscale = -127/15.5 and the
@@ -212,7 +213,8 @@ mod tests {
         assert_eq!(b[0].qs[255], -127);
         assert_eq!(b[0].d, 1.0 / (-127.0f32 / 15.5));
         for g in 0..16 {
-            let s: i32 = b[0].qs[16 * g..16 * g + 16].iter().map(|&q| q as i32).sum();
+            let s: i32 =
+                b[0].qs[16 * g..16 * g + 16].iter().map(|&q| q as i32).sum();
             assert_eq!(b[0].bsums[g] as i32, s);
         }
     }

@@ -51,7 +51,7 @@ pub const KERNEL_RUN_GROUPS: usize = 32;
 
 /// Code bytes of a `[m, k]` tensor (`m * k / 4`), checking `k`.
 fn code_bytes(m: usize, k: usize) -> Result<usize, QuantError> {
-    if k % GROUP != 0 {
+    if !k.is_multiple_of(GROUP) {
         return Err(QuantErrorKind::NotBlockMultiple {
             ty: QuantType::I2_S,
             k,
@@ -59,8 +59,9 @@ fn code_bytes(m: usize, k: usize) -> Result<usize, QuantError> {
         }
         .into());
     }
-    m.checked_mul(k / 4)
-        .ok_or_else(|| QuantErrorKind::SizeOverflow { what: "I2_S codes" }.into())
+    m.checked_mul(k / 4).ok_or_else(|| {
+        QuantErrorKind::SizeOverflow { what: "I2_S codes" }.into()
+    })
 }
 
 /// Total bytes of a `[m, k]` I2_S tensor: `m * k / 4 + 32`.
@@ -69,9 +70,9 @@ fn code_bytes(m: usize, k: usize) -> Result<usize, QuantError> {
 /// [`QuantErrorKind::NotBlockMultiple`] unless `k % 128 == 0`;
 /// [`QuantErrorKind::SizeOverflow`] for absurd sizes.
 pub fn tensor_bytes(m: usize, k: usize) -> Result<usize, QuantError> {
-    code_bytes(m, k)?
-        .checked_add(TRAILER_BYTES)
-        .ok_or_else(|| QuantErrorKind::SizeOverflow { what: "I2_S bytes" }.into())
+    code_bytes(m, k)?.checked_add(TRAILER_BYTES).ok_or_else(|| {
+        QuantErrorKind::SizeOverflow { what: "I2_S bytes" }.into()
+    })
 }
 
 /// Quantizes a `[m, k]` tensor as `quantize_i2_s` does in one call:
@@ -85,7 +86,11 @@ pub fn tensor_bytes(m: usize, k: usize) -> Result<usize, QuantError> {
 /// # Errors
 /// Bad `k` or `src.len() != m * k`; [`QuantErrorKind::NonFinite`] for NaN
 /// or inf input.
-pub fn quantize(src: &[f32], m: usize, k: usize) -> Result<Vec<u8>, QuantError> {
+pub fn quantize(
+    src: &[f32],
+    m: usize,
+    k: usize,
+) -> Result<Vec<u8>, QuantError> {
     let ncodes = code_bytes(m, k)?;
     let n = ncodes * 4;
     if src.len() != n {
@@ -94,7 +99,9 @@ pub fn quantize(src: &[f32], m: usize, k: usize) -> Result<Vec<u8>, QuantError> 
     check_finite(src)?;
     let scale = src.iter().fold(0.0f64, |mx, &v| mx.max((v as f64).abs()));
     let mut out = vec![0u8; ncodes + TRAILER_BYTES];
-    for (x, bytes) in src.chunks_exact(GROUP).zip(out.chunks_exact_mut(GROUP_BYTES)) {
+    for (x, bytes) in
+        src.chunks_exact(GROUP).zip(out.chunks_exact_mut(GROUP_BYTES))
+    {
         for (j, &v) in x.iter().enumerate() {
             let v = v as f64;
             let c = if v.abs() < 1e-6 {
@@ -119,7 +126,11 @@ pub fn scale(src: &[u8], m: usize, k: usize) -> Result<f32, QuantError> {
     let ncodes = code_bytes(m, k)?;
     let total = ncodes + TRAILER_BYTES;
     if src.len() != total {
-        return Err(QuantError::length("src (I2_S tensor bytes)", total, src.len()));
+        return Err(QuantError::length(
+            "src (I2_S tensor bytes)",
+            total,
+            src.len(),
+        ));
     }
     let b = &src[ncodes..ncodes + 4];
     Ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -141,12 +152,15 @@ pub fn dequantize(
     let s = scale(src, m, k)?;
     let ncodes = src.len() - TRAILER_BYTES;
     if dst.len() != ncodes * 4 {
-        return Err(QuantError::length("dst (f32 elements)", ncodes * 4, dst.len()));
+        return Err(QuantError::length(
+            "dst (f32 elements)",
+            ncodes * 4,
+            dst.len(),
+        ));
     }
     const MAP: [f32; 4] = [-1.0, 0.0, 1.0, 0.0];
-    for (bytes, y) in src[..ncodes]
-        .chunks_exact(GROUP_BYTES)
-        .zip(dst.chunks_exact_mut(GROUP))
+    for (bytes, y) in
+        src[..ncodes].chunks_exact(GROUP_BYTES).zip(dst.chunks_exact_mut(GROUP))
     {
         for (j, o) in y.iter_mut().enumerate() {
             let c = (bytes[j % 32] >> (6 - 2 * (j / 32))) & 3;
@@ -217,7 +231,11 @@ pub fn ternarize_absmean(src: &[f32]) -> (Vec<f32>, f32) {
 pub fn kernel_sumi(row_codes: &[u8], q: &[i8]) -> Result<i32, QuantError> {
     let nbytes = code_bytes(1, q.len())?;
     if row_codes.len() != nbytes {
-        return Err(QuantError::length("row codes (bytes)", nbytes, row_codes.len()));
+        return Err(QuantError::length(
+            "row codes (bytes)",
+            nbytes,
+            row_codes.len(),
+        ));
     }
     let mut sumi = 0i32;
     let ngroups = q.len() / GROUP;
@@ -231,7 +249,8 @@ pub fn kernel_sumi(row_codes: &[u8], q: &[i8]) -> Result<i32, QuantError> {
                 for (l, lane) in lanes.iter_mut().enumerate() {
                     let c0 = ((bytes[2 * l] >> shift) & 3) as i16;
                     let c1 = ((bytes[2 * l + 1] >> shift) & 3) as i16;
-                    let pair = c0 * qs[2 * l] as i16 + c1 * qs[2 * l + 1] as i16;
+                    let pair =
+                        c0 * qs[2 * l] as i16 + c1 * qs[2 * l + 1] as i16;
                     *lane = lane.wrapping_add(pair);
                 }
             }
@@ -267,15 +286,15 @@ pub fn reference_matmul(
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     let s = scale(weights, m, k)?;
-    let n_act = n_tokens.checked_mul(k).ok_or(QuantErrorKind::SizeOverflow {
-        what: "n_tokens * k",
-    })?;
+    let n_act = n_tokens
+        .checked_mul(k)
+        .ok_or(QuantErrorKind::SizeOverflow { what: "n_tokens * k" })?;
     if act.len() != n_act {
         return Err(QuantError::length("act (f32 elements)", n_act, act.len()));
     }
-    let n_out = n_tokens.checked_mul(m).ok_or(QuantErrorKind::SizeOverflow {
-        what: "n_tokens * m",
-    })?;
+    let n_out = n_tokens
+        .checked_mul(m)
+        .ok_or(QuantErrorKind::SizeOverflow { what: "n_tokens * m" })?;
     if out.len() != n_out {
         return Err(QuantError::length("out (f32 elements)", n_out, out.len()));
     }
@@ -309,7 +328,10 @@ mod tests {
         assert_eq!(kernel_sumi(&w[..k / 4], &q).unwrap(), -8192);
         let mut out = [0.0f32];
         reference_matmul(&w, 1, k, &vec![1.0; k], 1, &mut out).unwrap();
-        assert_eq!(out[0].to_bits(), u32::from_le_bytes([0x08, 0x04, 0x82, 0xc5]));
+        assert_eq!(
+            out[0].to_bits(),
+            u32::from_le_bytes([0x08, 0x04, 0x82, 0xc5])
+        );
         assert_eq!(out[0], -4160.504);
     }
 

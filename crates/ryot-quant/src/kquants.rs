@@ -97,8 +97,10 @@ fn quantize_k4_like(
             max_min = m;
         }
     }
-    let packed =
-        pack_scale_min_k4(&six_bit(&scales, max_scale), &six_bit(&mins, max_min));
+    let packed = pack_scale_min_k4(
+        &six_bit(&scales, max_scale),
+        &six_bit(&mins, max_min),
+    );
     let d = to_f16(max_scale / 63.0);
     let dmin = to_f16(max_min / 63.0);
     for j in 0..8 {
@@ -138,13 +140,8 @@ impl Codec for BlockQ2K {
 
     fn encode(x: &[f32]) -> Self {
         const Q4SCALE: f32 = 15.0;
-        let p = Qkx2 {
-            nmax: 3,
-            rmin: -0.5,
-            rdelta: 0.1,
-            nstep: 15,
-            use_mad: true,
-        };
+        let p =
+            Qkx2 { nmax: 3, rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
         let mut l = [0u8; QK_K];
         let mut weights = [0.0f32; 16];
         let mut scales = [0.0f32; 16];
@@ -222,7 +219,8 @@ impl Codec for BlockQ3K {
                     for l in 0..16 {
                         let i = 16 * half + l;
                         let lo = ((self.qs[32 * n + i] >> (2 * j)) & 3) as i32;
-                        let hi = if self.hmask[i] & (1 << bit) != 0 { 0 } else { 4 };
+                        let hi =
+                            if self.hmask[i] & (1 << bit) != 0 { 0 } else { 4 };
                         y[128 * n + 32 * j + i] = dl * (lo - hi) as f32;
                     }
                 }
@@ -388,11 +386,12 @@ impl Codec for BlockQ6K {
             for l in 0..32 {
                 let is = l / 16;
                 let q1 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) as i32 - 32;
-                let q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) as i32
+                let q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4))
+                    as i32
                     - 32;
                 let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-                let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32
-                    - 32;
+                let q4 =
+                    ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
                 y[l] = d * sc[is] as f32 * q1 as f32;
                 y[l + 32] = d * sc[is + 2] as f32 * q2 as f32;
                 y[l + 64] = d * sc[is + 4] as f32 * q3 as f32;
@@ -406,10 +405,10 @@ impl Codec for BlockQ6K {
         let mut scales = [0.0f32; 16];
         let mut max_scale = 0.0f32;
         let mut max_abs_scale = 0.0f32;
-        for ib in 0..16 {
-            let r = 16 * ib..16 * ib + 16;
-            let scale = make_qx_quants(32, &x[r.clone()], &mut l[r]);
-            scales[ib] = scale;
+        let groups = x.chunks_exact(16).zip(l.chunks_exact_mut(16));
+        for (s, (xs, ls)) in scales.iter_mut().zip(groups) {
+            let scale = make_qx_quants(32, xs, ls);
+            *s = scale;
             if scale.abs() > max_abs_scale {
                 max_abs_scale = scale.abs();
                 max_scale = scale;
@@ -441,8 +440,10 @@ impl Codec for BlockQ6K {
                 let (a, b2, c, e) = (l[b], l[b + 32], l[b + 64], l[b + 96]);
                 ql[64 * h + i] = (a & 0x0f) | ((c & 0x0f) << 4);
                 ql[64 * h + i + 32] = (b2 & 0x0f) | ((e & 0x0f) << 4);
-                qh[32 * h + i] =
-                    (a >> 4) | ((b2 >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
+                qh[32 * h + i] = (a >> 4)
+                    | ((b2 >> 4) << 2)
+                    | ((c >> 4) << 4)
+                    | ((e >> 4) << 6);
             }
         }
         BlockQ6K { ql, qh, scales: sc, d }

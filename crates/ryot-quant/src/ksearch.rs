@@ -247,15 +247,22 @@ mod tests {
     #[test]
     fn qkx2_fits_an_exact_grid() {
         // x = 0.5 * q - 1 for q = 0..=15: the fit must find it.
-        let x: Vec<f32> = (0..32).map(|i| 0.5 * (i % 16) as f32 - 1.0).collect();
+        let x: Vec<f32> =
+            (0..32).map(|i| 0.5 * (i % 16) as f32 - 1.0).collect();
         let w = vec![1.0f32; 32];
         let mut l = [0u8; 32];
-        let p = Qkx2 { nmax: 15, rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false };
+        let p = Qkx2 {
+            nmax: 15,
+            rmin: -1.0,
+            rdelta: 0.1,
+            nstep: 20,
+            use_mad: false,
+        };
         let (scale, neg_min) = make_qkx2_quants(&p, &x, &w, &mut l);
         assert!((scale - 0.5).abs() < 1e-6, "{scale}");
         assert!((neg_min - 1.0).abs() < 1e-6, "{neg_min}");
-        for i in 0..32 {
-            assert_eq!(l[i] as usize, i % 16);
+        for (i, &li) in l.iter().enumerate() {
+            assert_eq!(li as usize, i % 16);
         }
     }
 }

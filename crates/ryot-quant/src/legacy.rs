@@ -172,7 +172,8 @@ impl Codec for BlockQ5_1 {
 
 /// `amax / 127`, ggml's Q8 scale.
 fn q8_scale(x: &[f32]) -> f32 {
-    let amax = x.iter().fold(0.0f32, |a, &v| if a > v.abs() { a } else { v.abs() });
+    let amax =
+        x.iter().fold(0.0f32, |a, &v| if a > v.abs() { a } else { v.abs() });
     amax / 127.0
 }
 

@@ -28,7 +28,7 @@ fn pack_trits(trits: impl Iterator<Item = u8>) -> u8 {
     for t in trits {
         q = q.wrapping_mul(3).wrapping_add(t);
     }
-    ((q as u16 * 256 + (243 - 1)) / 243) as u8
+    (q as u16 * 256).div_ceil(243) as u8
 }
 
 /// Trit `n` (0 = most significant) of a TQ1_0 byte.
@@ -133,7 +133,8 @@ mod tests {
 
     #[test]
     fn ternary_blocks_round_trip_exactly() {
-        let x: Vec<f32> = (0..QK_K).map(|i| [-0.5, 0.0, 0.5][i * 7 % 3]).collect();
+        let x: Vec<f32> =
+            (0..QK_K).map(|i| [-0.5, 0.0, 0.5][i * 7 % 3]).collect();
         let mut y = vec![0.0f32; QK_K];
         BlockTQ1_0::encode(&x).decode(&mut y);
         assert_eq!(x, y);

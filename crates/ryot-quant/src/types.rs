@@ -122,7 +122,10 @@ impl QuantType {
 
     /// The type with this name, ignoring ASCII case (`"tq2_0"` works).
     pub fn from_name(s: &str) -> Option<QuantType> {
-        QuantType::ALL.iter().copied().find(|t| t.name().eq_ignore_ascii_case(s))
+        QuantType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
     }
 
     /// Elements per block: 1 for F32/F16/BF16, 32 for the legacy types,
@@ -147,15 +150,19 @@ impl QuantType {
     /// [`QuantType::block_elems`].
     pub fn row_bytes(self, k: usize) -> Result<usize, QuantError> {
         let block = self.block_elems();
-        if k % block != 0 {
-            return Err(QuantErrorKind::NotBlockMultiple { ty: self, k, block }
-                .into());
+        if !k.is_multiple_of(block) {
+            return Err(QuantErrorKind::NotBlockMultiple {
+                ty: self,
+                k,
+                block,
+            }
+            .into());
         }
         // k / block * bytes <= k * 4 / 1 cannot overflow for F32 only if
         // k <= usize::MAX / 4, so check.
-        (k / block)
-            .checked_mul(self.block_bytes())
-            .ok_or_else(|| QuantErrorKind::SizeOverflow { what: "row bytes" }.into())
+        (k / block).checked_mul(self.block_bytes()).ok_or_else(|| {
+            QuantErrorKind::SizeOverflow { what: "row bytes" }.into()
+        })
     }
 
     /// Bytes of a whole `[rows, k]` tensor as stored in a GGUF file:
@@ -164,13 +171,17 @@ impl QuantType {
     ///
     /// # Errors
     /// As [`QuantType::row_bytes`], plus [`QuantErrorKind::SizeOverflow`].
-    pub fn tensor_bytes(self, rows: usize, k: usize) -> Result<usize, QuantError> {
+    pub fn tensor_bytes(
+        self,
+        rows: usize,
+        k: usize,
+    ) -> Result<usize, QuantError> {
         if self == QuantType::I2_S {
             return crate::i2s::tensor_bytes(rows, k);
         }
-        self.row_bytes(k)?
-            .checked_mul(rows)
-            .ok_or_else(|| QuantErrorKind::SizeOverflow { what: "tensor bytes" }.into())
+        self.row_bytes(k)?.checked_mul(rows).ok_or_else(|| {
+            QuantErrorKind::SizeOverflow { what: "tensor bytes" }.into()
+        })
     }
 
     /// Storage bits per weight: `8 * block_bytes / block_elems` (I2_S: 2.0,

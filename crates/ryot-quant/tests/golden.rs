@@ -19,7 +19,9 @@ const MAX_KQUANT_BLOCK_MISMATCHES: usize = 0;
 fn golden_dir() -> PathBuf {
     let shared = match std::env::var_os("RYOT_SHARED") {
         Some(s) => PathBuf::from(s),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        }
     };
     let dir = shared.join("golden/quants");
     assert!(
@@ -144,12 +146,21 @@ fn quantize_matches_llama_cpp_byte_for_byte() {
         assert_eq!(got.len(), want.len(), "{ty}: tensor size");
         let bb = ty.block_bytes();
         let bad: Vec<usize> = (0..want.len() / bb)
-            .filter(|&b| got[b * bb..(b + 1) * bb] != want[b * bb..(b + 1) * bb])
+            .filter(|&b| {
+                got[b * bb..(b + 1) * bb] != want[b * bb..(b + 1) * bb]
+            })
             .collect();
-        report.push(format!("{ty}: {} of {} blocks differ", bad.len(), want.len() / bb));
-        let allowed = if is_kquant(ty) { MAX_KQUANT_BLOCK_MISMATCHES } else { 0 };
+        report.push(format!(
+            "{ty}: {} of {} blocks differ",
+            bad.len(),
+            want.len() / bb
+        ));
+        let allowed =
+            if is_kquant(ty) { MAX_KQUANT_BLOCK_MISMATCHES } else { 0 };
         if bad.len() > allowed {
-            failures.push(format!("{ty}: blocks {bad:?} differ (allowed {allowed})"));
+            failures.push(format!(
+                "{ty}: blocks {bad:?} differ (allowed {allowed})"
+            ));
         }
     }
     eprintln!("{}", report.join("\n"));
@@ -229,8 +240,14 @@ fn i2s_quantize_reproduces_bitnet_bytes() {
 
         // absmean ternarization of the raw input, then quantize.
         let (tern, scale) = i2s::ternarize_absmean(&input);
-        assert_eq!(hex(&scale.to_le_bytes()), case["absmean"]["mean_abs_f32_hex_le"]);
-        assert!(tern.iter().zip(&dequant).all(|(a, b)| a == b), "{name}: ternary");
+        assert_eq!(
+            hex(&scale.to_le_bytes()),
+            case["absmean"]["mean_abs_f32_hex_le"]
+        );
+        assert!(
+            tern.iter().zip(&dequant).all(|(a, b)| a == b),
+            "{name}: ternary"
+        );
         let got = i2s::quantize(&tern, m, k).unwrap();
         assert_eq!(got[..head], blocks[..head], "{name}: from input");
 
@@ -254,7 +271,8 @@ fn i2s_activation_quantization_matches() {
         let mm = &case["matmul"];
         for t in 0..usize_of(&mm["n_tokens"]) {
             let mut q = vec![0i8; k];
-            let (s, sum) = act::quantize_row_i8_s(&act_f[t * k..(t + 1) * k], &mut q);
+            let (s, sum) =
+                act::quantize_row_i8_s(&act_f[t * k..(t + 1) * k], &mut q);
             assert_eq!(q, want[t * k..(t + 1) * k], "{name} token {t}");
             assert_eq!(hex(&s.to_le_bytes()), mm["act_scale_hex_le"][t]);
             assert_eq!(sum as i64, mm["act_sum"][t].as_i64().unwrap());
@@ -274,7 +292,10 @@ fn i2s_matmul_is_bit_exact() {
         let want = f32s(&i2s_file(case, "matmul.f32.bin"));
         let mut out = vec![0.0f32; n * m];
         i2s::reference_matmul(&blocks, m, k, &act_f, n, &mut out).unwrap();
-        assert!(bit_diffs(&out, &want).is_empty(), "{name}: {out:?} vs {want:?}");
+        assert!(
+            bit_diffs(&out, &want).is_empty(),
+            "{name}: {out:?} vs {want:?}"
+        );
         // The intermediate kernel sums, [token][row] as in the json.
         for t in 0..n {
             let mut q = vec![0i8; k];
