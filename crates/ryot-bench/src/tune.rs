@@ -1,8 +1,9 @@
 //! `ryot tune`: measures the kernels' tunable parameters on this CPU and
 //! picks the fastest (see `ryot_kernels::tune`).
 //!
-//! - `t2p_gemv_panels` (1, 2, 4): the cold GEMV time summed over the
-//!   shapes, on all threads; the smallest sum wins.
+//! - `t2p_gemv_panels` (1, 2, 4) x `t2p_prefetch_lines` (0, 4, 8, 16, 32):
+//!   the cold GEMV time summed over the shapes, on all threads; the
+//!   smallest sum wins.
 //! - `min_bytes_per_thread`: hot GEMVs of growing size on one and on all
 //!   threads; the threshold is half the smallest size from which more
 //!   threads are at least 10 % faster.
@@ -54,19 +55,25 @@ pub fn run(
         built.push(((m, k), vec![w; copies]));
     }
     for panels in [1, 2, 4] {
-        progress(&format!("t2p GEMV, {panels} panel(s) at once"));
-        tune::set_override(Some(TuneParams { t2p_gemv_panels: panels, ..base }));
-        let mut total = 0.0;
-        for ((_, k), ws) in &built {
-            total += time_gemv(level, ws, *k, &pool, threads, false)?;
+        for prefetch in [0, 4, 8, 16, 32] {
+            progress(&format!("t2p GEMV, {panels} panel(s), prefetch {prefetch}"));
+            tune::set_override(Some(TuneParams {
+                t2p_gemv_panels: panels,
+                t2p_prefetch_lines: prefetch,
+                ..base
+            }));
+            let mut total = 0.0;
+            for ((_, k), ws) in &built {
+                total += time_gemv(level, ws, *k, &pool, threads, false)?;
+            }
+            panel_times.push((panels, prefetch, total));
         }
-        panel_times.push((panels, total));
     }
-    let best_panels = panel_times
+    let (best_panels, best_prefetch) = panel_times
         .iter()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|p| p.0)
-        .unwrap_or(base.t2p_gemv_panels);
+        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|p| (p.0, p.1))
+        .unwrap_or((base.t2p_gemv_panels, base.t2p_prefetch_lines));
     let mut size_rows = Vec::new();
     let mut min_bytes = base.min_bytes_per_thread;
     if threads > 1 {
@@ -78,6 +85,7 @@ pub fn run(
             let bytes = w.stored_bytes();
             tune::set_override(Some(TuneParams {
                 t2p_gemv_panels: best_panels,
+                t2p_prefetch_lines: best_prefetch,
                 min_bytes_per_thread: 1,
             }));
             let ws = vec![w];
@@ -92,7 +100,11 @@ pub fn run(
         min_bytes = threshold.map(|b| b / 2).unwrap_or(usize::MAX / 2);
     }
     tune::set_override(None);
-    let params = TuneParams { t2p_gemv_panels: best_panels, min_bytes_per_thread: min_bytes };
+    let params = TuneParams {
+        t2p_gemv_panels: best_panels,
+        t2p_prefetch_lines: best_prefetch,
+        min_bytes_per_thread: min_bytes,
+    };
     let file = TuneFile {
         cpu_key: cpu_info().cache_key(),
         isa: level.name().to_string(),
@@ -103,7 +115,7 @@ pub fn run(
             "dram_read_gbps_all_threads": dram.1,
             "t2p_gemv_panels_seconds": panel_times
                 .iter()
-                .map(|(p, t)| json!({"panels": p, "sum_median_s": t}))
+                .map(|(p, f, t)| json!({"panels": p, "prefetch_lines": f, "sum_median_s": t}))
                 .collect::<Vec<_>>(),
             "thread_split": size_rows,
         }),

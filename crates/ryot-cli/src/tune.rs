@@ -70,6 +70,7 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
             outcome.dram_gbps.0, outcome.dram_gbps.1
         );
         println!("t2p_gemv_panels = {}", p.t2p_gemv_panels);
+        println!("t2p_prefetch_lines = {}", p.t2p_prefetch_lines);
         println!("min_bytes_per_thread = {}", p.min_bytes_per_thread);
     }
     if !a.dry_run {

@@ -20,6 +20,10 @@ pub struct TuneParams {
     /// Panels (16 rows each) a t2p GEMV walks at once: 1, 2 or 4. More
     /// panels mean more concurrent row streams and more accumulators.
     pub t2p_gemv_panels: usize,
+    /// How many 64-byte lines ahead a t2p GEMV prefetches each panel
+    /// stream (0: rely on the hardware prefetcher alone).
+    #[serde(default)]
+    pub t2p_prefetch_lines: usize,
     /// Weight bytes each thread should have at least before another thread
     /// joins: small matrices run on fewer threads, where waking a worker
     /// costs more than it saves.
@@ -31,12 +35,14 @@ impl TuneParams {
     pub fn defaults(level: SimdLevel) -> Self {
         TuneParams {
             t2p_gemv_panels: if level == SimdLevel::Avx512 { 4 } else { 2 },
+            t2p_prefetch_lines: 0,
             min_bytes_per_thread: 32 * 1024,
         }
     }
 
     /// Clamps every field into its valid range.
     pub fn sanitized(mut self) -> Self {
+        self.t2p_prefetch_lines = self.t2p_prefetch_lines.min(256);
         self.t2p_gemv_panels = match self.t2p_gemv_panels {
             0 | 1 => 1,
             2 | 3 => 2,
@@ -140,7 +146,11 @@ mod tests {
         let file = TuneFile {
             cpu_key: ryot_machine::cpu_info().cache_key(),
             isa: "avx2".into(),
-            params: TuneParams { t2p_gemv_panels: 4, min_bytes_per_thread: 1 },
+            params: TuneParams {
+                t2p_gemv_panels: 4,
+                t2p_prefetch_lines: 8,
+                min_bytes_per_thread: 1,
+            },
             measurements: serde_json::Value::Null,
         };
         save(&path, &file).unwrap();
@@ -155,9 +165,14 @@ mod tests {
 
     #[test]
     fn sanitize_clamps() {
-        let p = TuneParams { t2p_gemv_panels: 0, min_bytes_per_thread: 0 };
+        let p = TuneParams {
+            t2p_gemv_panels: 0,
+            t2p_prefetch_lines: 1000,
+            min_bytes_per_thread: 0,
+        };
         assert_eq!(p.sanitized().t2p_gemv_panels, 1);
-        let p = TuneParams { t2p_gemv_panels: 9, min_bytes_per_thread: 0 };
+        assert_eq!(p.sanitized().t2p_prefetch_lines, 256);
+        let p = TuneParams { t2p_gemv_panels: 9, ..p };
         assert_eq!(p.sanitized().t2p_gemv_panels, 4);
     }
 }

@@ -24,7 +24,9 @@ impl SplitMix64 {
 }
 
 fn type_seed(seed: u64, name: &str) -> u64 {
-    let h = name.bytes().fold(0u64, |h, c| h.wrapping_mul(131).wrapping_add(c as u64));
+    let h = name
+        .bytes()
+        .fold(0u64, |h, c| h.wrapping_mul(131).wrapping_add(c as u64));
     seed ^ h
 }
 
@@ -48,8 +50,11 @@ fn block_bytes(ty: QuantType, rng: &mut SplitMix64, n: usize) -> Vec<u8> {
     for b in (0..n).step_by(ty.block_bytes()) {
         for &off in f16_fields(ty) {
             let mut h = u16::from_le_bytes([out[b + off], out[b + off + 1]]);
-            let all_ones =
-                if bf16 { (h >> 7) & 0xff == 0xff } else { (h >> 10) & 0x1f == 0x1f };
+            let all_ones = if bf16 {
+                (h >> 7) & 0xff == 0xff
+            } else {
+                (h >> 10) & 0x1f == 0x1f
+            };
             if all_ones {
                 h &= !0x4000;
             }
@@ -87,8 +92,10 @@ fn sha_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn matches_gguf_py_on_synthetic_data() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gguf_py_hashes.json");
-    let text = std::fs::read_to_string(path).expect("tests/data/gguf_py_hashes.json");
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gguf_py_hashes.json");
+    let text =
+        std::fs::read_to_string(path).expect("tests/data/gguf_py_hashes.json");
     let v: Value = serde_json::from_str(&text).unwrap();
     let rows = v["rows"].as_u64().unwrap() as usize;
     let k = v["k"].as_u64().unwrap() as usize;
@@ -107,7 +114,8 @@ fn matches_gguf_py_on_synthetic_data() {
         assert_eq!(sha_hex(&bytes), entry["dequant_sha256"], "{name} dequant");
 
         if let Some(want) = entry.get("quantize_sha256") {
-            let mut rng = SplitMix64(type_seed(seed, &format!("quantize:{name}")));
+            let mut rng =
+                SplitMix64(type_seed(seed, &format!("quantize:{name}")));
             let x = floats(&mut rng, rows * k);
             let q = quantize(ty, &x, rows, k).unwrap();
             assert_eq!(&sha_hex(&q), want, "{name} quantize");

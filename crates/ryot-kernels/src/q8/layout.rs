@@ -26,7 +26,9 @@
 //! block is known. Q4_0 codes are `q - 8` with `q` unsigned already.
 //! Padding rows have zero codes and zero scales.
 
-use bytemuck::{Pod, Zeroable};
+use std::marker::PhantomData;
+
+use bytemuck::Pod;
 use half::f16;
 use ryot_quant::blocks::QK;
 use ryot_quant::{BlockQ4_0, BlockQ8_0, QuantType};
@@ -152,3 +154,158 @@ impl Format for BlockQ4_0 {
     }
 }
 
+
+/// Q8_0 or Q4_0 weights (`m` rows of `k`, `k` a multiple of 32) in the
+/// interleaved 16-row layout (see [the module doc](self)).
+#[derive(Clone, Debug)]
+pub struct QPanels<B> {
+    m: usize,
+    k: usize,
+    /// `[panel][block][LINES]`.
+    lines: Vec<Line>,
+    /// `[panel][block]`.
+    scales: Vec<Scales16>,
+    _block: PhantomData<B>,
+}
+
+/// Q8_0 weights in the interleaved layout.
+pub type Q8_0Panels = QPanels<BlockQ8_0>;
+/// Q4_0 weights in the interleaved layout.
+pub type Q4_0Panels = QPanels<BlockQ4_0>;
+
+impl<B: QBlock> QPanels<B> {
+    /// Repacks a GGUF tensor (`m` rows of `k / 32` blocks, as stored).
+    ///
+    /// Errors: a zero or too large shape ([`KernelErrorKind::BadShape`]),
+    /// `k` not a multiple of 32 ([`KernelErrorKind::NotBlockMultiple`]), a
+    /// wrong byte count ([`KernelErrorKind::LengthMismatch`]), a NaN or
+    /// infinite block scale ([`KernelErrorKind::NonFinite`]).
+    pub fn from_gguf(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+        if m == 0 || k == 0 {
+            return Err(KernelError::shape(format!(
+                "weights need m >= 1 and k >= 1 (got m = {m}, k = {k})"
+            )));
+        }
+        if k % BLOCK != 0 {
+            return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
+                ty: B::NAME,
+                k,
+                block: BLOCK,
+            }));
+        }
+        let nb = k / BLOCK;
+        let panels = m.div_ceil(PANEL_ROWS);
+        let overflow = || KernelError::shape(format!("{} tensor {m}x{k} is too large", B::NAME));
+        let want = m
+            .checked_mul(nb)
+            .and_then(|blocks| blocks.checked_mul(size_of::<B>()))
+            .ok_or_else(overflow)?;
+        // The layout's own size (padding rows included) must fit as well.
+        nb.checked_mul(B::LINES * size_of::<Line>())
+            .and_then(|per_panel| per_panel.checked_mul(panels))
+            .filter(|&bytes| bytes <= isize::MAX as usize)
+            .ok_or_else(overflow)?;
+        if bytes.len() != want {
+            return Err(KernelError::len("weight bytes", want, bytes.len()));
+        }
+        let mut lines = vec![Line([B::PAD; 64]); panels * nb * B::LINES];
+        let mut scales = vec![Scales16([0; PANEL_ROWS]); panels * nb];
+        for (i, raw) in bytes.chunks_exact(size_of::<B>()).enumerate() {
+            let blk: B = bytemuck::pod_read_unaligned(raw);
+            let d = blk.d();
+            if !d.is_finite() {
+                return Err(KernelError::new(KernelErrorKind::NonFinite {
+                    what: "weight scales",
+                }));
+            }
+            let (row, b) = (i / nb, i % nb);
+            let pb = (row / PANEL_ROWS) * nb + b;
+            let r = row % PANEL_ROWS;
+            blk.scatter(&mut lines[pb * B::LINES..(pb + 1) * B::LINES], r);
+            scales[pb].0[r] = d.to_bits();
+        }
+        Ok(QPanels { m, k, lines, scales, _block: PhantomData })
+    }
+
+    /// Quantizes a row-major `m x k` f32 matrix with llama.cpp's reference
+    /// quantizer (`ryot_quant::quantize`) and repacks it.
+    pub fn quantize(w: &[f32], m: usize, k: usize) -> Result<Self, KernelError> {
+        if m == 0 || k == 0 || k % BLOCK != 0 {
+            // Let from_gguf report the shape problem.
+            return Self::from_gguf(&[], m, k);
+        }
+        let bytes = ryot_quant::quantize(B::TYPE, w, m, k)?;
+        Self::from_gguf(&bytes, m, k)
+    }
+
+    /// Rows.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Columns.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Number of 16-row panels.
+    pub fn panels(&self) -> usize {
+        self.m.div_ceil(PANEL_ROWS)
+    }
+
+    /// Bytes a full pass reads (codes and scales, padding rows included).
+    pub fn stored_bytes(&self) -> usize {
+        self.lines.len() * size_of::<Line>() + self.scales.len() * size_of::<Scales16>()
+    }
+
+    /// Row `row`'s block `b`, rebuilt from the layout.
+    fn block(&self, row: usize, b: usize) -> B {
+        let pb = (row / PANEL_ROWS) * self.blocks() + b;
+        let r = row % PANEL_ROWS;
+        let d = f16::from_bits(self.scales[pb].0[r]);
+        B::gather(&self.lines[pb * B::LINES..(pb + 1) * B::LINES], r, d)
+    }
+
+    /// The original GGUF bytes, rebuilt from the layout.
+    pub fn to_gguf(&self) -> Vec<u8> {
+        let nb = self.blocks();
+        let mut out = Vec::with_capacity(self.m * nb * size_of::<B>());
+        for row in 0..self.m {
+            for b in 0..nb {
+                out.extend_from_slice(bytemuck::bytes_of(&self.block(row, b)));
+            }
+        }
+        out
+    }
+
+    /// The weights as a row-major `m x k` f32 matrix, in the float order
+    /// of `ryot_quant::dequantize` (bit for bit).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let nb = self.blocks();
+        let mut out = vec![0f32; self.m * self.k];
+        for (i, y) in out.chunks_exact_mut(BLOCK).enumerate() {
+            self.block(i / nb, i % nb).decode(y);
+        }
+        out
+    }
+
+    /// Blocks per row.
+    #[inline]
+    pub(crate) fn blocks(&self) -> usize {
+        self.k / BLOCK
+    }
+
+    /// Panel `p`'s lines, `[block][LINES]`.
+    #[inline]
+    pub(crate) fn panel_lines(&self, p: usize) -> &[Line] {
+        let per = self.blocks() * B::LINES;
+        &self.lines[p * per..(p + 1) * per]
+    }
+
+    /// Panel `p`'s scales, one per block.
+    #[inline]
+    pub(crate) fn panel_scales(&self, p: usize) -> &[Scales16] {
+        let nb = self.blocks();
+        &self.scales[p * nb..(p + 1) * nb]
+    }
+}

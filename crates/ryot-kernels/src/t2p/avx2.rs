@@ -88,6 +88,15 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
             let run_end = (c + FLUSH_LINES).min(end);
             let mut acc16 = [[[_mm256_setzero_si256(); 2]; T]; P];
             while c < run_end {
+                if T == 1 && job.prefetch > 0 {
+                    for lines in &panels {
+                        let ahead = lines.as_ptr().wrapping_add(c + job.prefetch);
+                        // A prefetch is a hint that never faults, even past
+                        // the panel's end (wrapping_add keeps the pointer
+                        // arithmetic defined).
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                    }
+                }
                 let x: [[__m256i; 2]; P] = std::array::from_fn(|i| {
                     let ptr = panels[i][c].0.as_ptr().cast::<__m256i>();
                     // SAFETY: a Line is 64 bytes, 64-byte aligned, so both

@@ -97,6 +97,15 @@ fn tile<const P: usize, const T: usize>(
         // the dpbusd dependency chains overlap.
         let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
         for c in g * lpg..(g + 1) * lpg {
+            if T == 1 && job.prefetch > 0 {
+                for lines in &panels {
+                    let ahead = lines.as_ptr().wrapping_add(c + job.prefetch);
+                    // A prefetch is a hint that never faults, even past the
+                    // panel's end (wrapping_add keeps the pointer
+                    // arithmetic defined).
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                }
+            }
             let x: [__m512i; P] = std::array::from_fn(|i| {
                 // SAFETY: `Line` is 64 bytes and 64-byte aligned; c is a
                 // line index < chunks since g < groups.

@@ -41,6 +41,8 @@ pub(crate) struct Job<'a> {
     pub out: &'a OutMatrix<'a>,
     /// Panels a GEMV walks at once (1, 2 or 4).
     pub gemv_panels: usize,
+    /// Software prefetch distance in lines for GEMVs (0: none).
+    pub prefetch: usize,
 }
 
 impl<'a> Job<'a> {
@@ -58,8 +60,15 @@ impl<'a> Job<'a> {
                 gsums.push(a.partial_sum(t, g * gc..(g + 1) * gc));
             }
         }
-        let gemv_panels = crate::tune::current().t2p_gemv_panels;
-        Job { w, a, gsums, out, gemv_panels }
+        let params = crate::tune::current();
+        Job {
+            w,
+            a,
+            gsums,
+            out,
+            gemv_panels: params.t2p_gemv_panels,
+            prefetch: params.t2p_prefetch_lines,
+        }
     }
 
     /// Number of scale groups per row.

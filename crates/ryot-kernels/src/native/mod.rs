@@ -1,0 +1,337 @@
+//! GEMV/GEMM directly on the native ternary layouts: GGUF's TQ2_0 and
+//! TQ1_0 and bitnet.cpp's I2_S, with no repack (compare [`crate::t2p`]).
+//!
+//! The semantics are t2p's. For each row, token and scale group (a
+//! 256-element block for TQ2_0/TQ1_0, the whole row for I2_S) the kernels
+//! compute the exact integer `isum = sum(code * q) - sum(q)` (codes 0..=3,
+//! so this is `sum(w * q)` with `w = code - 1`), then combine the groups in
+//! order without FMA:
+//!
+//! ```text
+//! acc = 0
+//! for each group g:  acc = acc + (f32(isum_g) / act_scale) * d_g
+//! ```
+//!
+//! With one group per row this is bitnet.cpp's I2_S formula, bit for bit.
+//!
+//! The native layouts put one row's elements side by side, so a SIMD
+//! register holds codes of one row and the integer sums need a horizontal
+//! reduction per block. The SIMD kernels keep them exact, then reduce 8
+//! (AVX2) or 16 (AVX-512) accumulators at once into one vector whose lanes
+//! are (row, token) pairs, and do the f32 combine lane-wise: the same IEEE
+//! operations in the same order as the scalar twin, so every level is
+//! bit-identical to it, for any `n` and any thread split.
+//!
+//! ```text
+//! per call:   rearrange each token's int8 activations into the order the
+//!             decoded weight vectors come out in (`NativeActs`)
+//! per tile of R rows x T tokens (R*T = 8 or 16 lanes), per block b:
+//!     for each row r: decode the block into code vectors; for each
+//!         token t: acc[r][t] += codes . acts[t]     (maddubs / dpbusd)
+//!     isum = reduce(acc)                            (one lane per (r, t))
+//!     f[r][t] = f + (f32(isum - gsum[b][t]) / act_scale[t]) * d[r][b]
+//! ```
+//!
+//! Threads split the rows into units of [`UNIT_ROWS`].
+
+mod weights;
+
+pub(crate) mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+
+use std::ops::Range;
+
+use ryot_pool::ThreadPool;
+
+use crate::act::ActI8;
+use crate::error::KernelError;
+use crate::isa::SimdLevel;
+use crate::matmul::{Kernel, drive};
+use crate::out::OutMatrix;
+use crate::ternary::TQ_BLOCK;
+pub(crate) use weights::{Format, Tensor};
+pub use weights::{I2s, Tq1_0, Tq2_0};
+
+/// Rows per unit of work handed to threads.
+pub const UNIT_ROWS: usize = 16;
+
+/// Bytes of rearranged activations per TQ1_0 block and token: five
+/// 64-byte digit slots.
+pub(crate) const TQ1_ACT: usize = 320;
+
+/// Activations prepared for one weight tensor: the quantized tokens, the
+/// same values rearranged for the SIMD kernels, and the activation sums of
+/// every scale group.
+#[derive(Clone, Debug)]
+pub(crate) struct NativeActs {
+    /// The quantized tokens.
+    pub(crate) a: ActI8,
+    /// `n` rows of `perm_row` bytes (see [`NativeActs::new`]).
+    perm: Vec<weights::Chunk>,
+    /// Bytes per token in `perm`.
+    perm_row: usize,
+    /// `sum(q)` per scale group and token: `[group][n]`.
+    gsums: Vec<i32>,
+}
+
+impl NativeActs {
+    /// Prepares `a` for `w` (`a.k() == w.k`, checked).
+    ///
+    /// The rearranged rows, per 256 columns (`c0 = 256 * chunk`):
+    ///
+    /// ```text
+    /// TQ2_0, I2_S: 4 slots s of 64 bytes = q[c0+32s ..+32], q[c0+128+32s ..+32]
+    ///              (a TQ2_0 block or two I2_S groups shifted by 2s, resp.
+    ///              6-2s, and masked give these elements in this order;
+    ///              an I2_S row's last odd group has zeros in the 2nd half)
+    /// TQ1_0:       5 slots n of 64 bytes = q[c0+32n ..+32],
+    ///              q[c0+160+16n ..+16], q[c0+240+4n ..+4] (n < 4), 12 zeros
+    ///              (digit n of the block's bytes 0..52, in byte order)
+    /// ```
+    pub(crate) fn new(w: &Tensor, a: ActI8) -> Result<Self, KernelError> {
+        if a.k() != w.k {
+            return Err(KernelError::shape(format!(
+                "activations have k = {} but the weights have k = {}",
+                a.k(),
+                w.k
+            )));
+        }
+        let (n, k) = (a.n(), w.k);
+        let chunks = k.div_ceil(TQ_BLOCK);
+        let perm_row = match w.fmt {
+            Format::Tq2_0 | Format::I2s => chunks * TQ_BLOCK,
+            Format::Tq1_0 => chunks * TQ1_ACT,
+        };
+        let mut perm = vec![weights::Chunk([0; 64]); n * perm_row / 64];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut perm);
+        for (t, dst) in bytes.chunks_exact_mut(perm_row).enumerate() {
+            let q = &a.row(t)[..k];
+            let at = |i: usize| q.get(i).map_or(0, |&v| v as u8);
+            for c in 0..chunks {
+                let c0 = c * TQ_BLOCK;
+                match w.fmt {
+                    Format::Tq2_0 | Format::I2s => {
+                        let d = &mut dst[c0..c0 + TQ_BLOCK];
+                        for s in 0..4 {
+                            for i in 0..32 {
+                                d[64 * s + i] = at(c0 + 32 * s + i);
+                                d[64 * s + 32 + i] = at(c0 + 128 + 32 * s + i);
+                            }
+                        }
+                    }
+                    Format::Tq1_0 => {
+                        let d = &mut dst[c * TQ1_ACT..(c + 1) * TQ1_ACT];
+                        for s in 0..5 {
+                            let slot = &mut d[64 * s..64 * s + 64];
+                            for i in 0..32 {
+                                slot[i] = at(c0 + 32 * s + i);
+                            }
+                            for i in 0..16 {
+                                slot[32 + i] = at(c0 + 160 + 16 * s + i);
+                            }
+                            if s < 4 {
+                                for i in 0..4 {
+                                    slot[48 + i] = at(c0 + 240 + 4 * s + i);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let groups = w.groups();
+        let gc = k / groups;
+        let mut gsums = vec![0i32; groups * n];
+        for t in 0..n {
+            for g in 0..groups {
+                gsums[g * n + t] = a.partial_sum(t, g * gc..(g + 1) * gc);
+            }
+        }
+        Ok(NativeActs { a, perm, perm_row, gsums })
+    }
+
+    /// Tokens.
+    pub(crate) fn n(&self) -> usize {
+        self.a.n()
+    }
+
+    /// The rearranged activations of token `t`.
+    pub(crate) fn perm(&self, t: usize) -> &[i8] {
+        let all: &[i8] = bytemuck::cast_slice(&self.perm);
+        &all[t * self.perm_row..(t + 1) * self.perm_row]
+    }
+
+    /// `sum(q)` of token `t` over scale group `g`.
+    #[inline]
+    pub(crate) fn gsum(&self, g: usize, t: usize) -> i32 {
+        self.gsums[g * self.a.n() + t]
+    }
+}
+
+/// One call's inputs, shared by all workers.
+pub(crate) struct Job<'a> {
+    /// The weights.
+    pub(crate) w: &'a Tensor,
+    /// The prepared activations.
+    pub(crate) acts: &'a NativeActs,
+    /// The output.
+    pub(crate) out: &'a OutMatrix<'a>,
+}
+
+impl Job<'_> {
+    /// Tokens.
+    #[inline]
+    pub(crate) fn n(&self) -> usize {
+        self.acts.n()
+    }
+
+    /// Token `t`'s activation scale.
+    #[inline]
+    pub(crate) fn act_scale(&self, t: usize) -> f32 {
+        self.acts.a.scales()[t]
+    }
+}
+
+/// Computes row units `units` of `job` at `level`.
+pub(crate) fn run(level: SimdLevel, job: &Job<'_>, units: Range<usize>) {
+    let m = job.w.m;
+    let rows = (units.start * UNIT_ROWS).min(m)..(units.end * UNIT_ROWS).min(m);
+    match level {
+        SimdLevel::Scalar => scalar::gemm(job, rows),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => avx2::gemm(job, rows),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => avx512::gemm(job, rows),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::gemm(job, rows),
+    }
+}
+
+/// The three native weight types (sealed: implemented only here).
+pub trait NativeTernary: sealed::Sealed {}
+
+mod sealed {
+    /// Gives the kernels the tensor behind a public weight type.
+    pub trait Sealed: Sync {
+        /// The tensor.
+        fn tensor(&self) -> &super::Tensor;
+    }
+}
+
+impl sealed::Sealed for Tq2_0 {
+    fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+}
+impl sealed::Sealed for Tq1_0 {
+    fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+}
+impl sealed::Sealed for I2s {
+    fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+}
+impl NativeTernary for Tq2_0 {}
+impl NativeTernary for Tq1_0 {}
+impl NativeTernary for I2s {}
+
+/// Native ternary weights times already-quantized activations (`out` is
+/// `a.n() x w.m()`, token-major), at `level`, on `threads` workers.
+pub fn with_acts<W: NativeTernary>(
+    level: SimdLevel,
+    w: &W,
+    a: &ActI8,
+    out: &mut [f32],
+    pool: &ThreadPool,
+    threads: usize,
+) -> Result<(), KernelError> {
+    let acts = NativeActs::new(w.tensor(), a.clone())?;
+    drive(level, &Native(w.tensor()), &acts, out, pool, threads)
+}
+
+/// The [`Kernel`] of any native tensor.
+pub(crate) struct Native<'a>(pub(crate) &'a Tensor);
+
+impl Kernel for Native<'_> {
+    type Acts = NativeActs;
+
+    fn m(&self) -> usize {
+        self.0.m
+    }
+
+    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<NativeActs, KernelError> {
+        NativeActs::new(self.0, ActI8::quantize(x, n, self.0.k)?)
+    }
+
+    fn n(acts: &NativeActs) -> usize {
+        acts.n()
+    }
+
+    fn units(&self) -> usize {
+        self.0.m.div_ceil(UNIT_ROWS)
+    }
+
+    fn run(
+        &self,
+        level: SimdLevel,
+        acts: &NativeActs,
+        units: Range<usize>,
+        out: &OutMatrix<'_>,
+    ) {
+        run(level, &Job { w: self.0, acts, out }, units);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ternary::tq1_0_block_codes;
+
+    /// The AVX-512 TQ1_0 kernel relies on this: with `q_n = b * 3^n mod
+    /// 256`, digit `n` of byte `b` is `(3 q_n - q_(n+1)) / 256`.
+    #[test]
+    fn tq1_digit_identity() {
+        for b in 0..=255u8 {
+            let mut block = [0u8; 54];
+            block[..48].fill(b);
+            block[48..52].fill(b);
+            let mut codes = [0u8; 256];
+            tq1_0_block_codes(&block, &mut codes);
+            let mut q = b;
+            for n in 0..5 {
+                let q3 = q.wrapping_mul(3);
+                let t = (3 * q as i32 - q3 as i32) / 256;
+                assert_eq!(3 * q as i32 - q3 as i32, 256 * t);
+                assert_eq!(t, codes[n * 32] as i32, "b={b} n={n}");
+                assert_eq!(t, codes[160 + n * 16] as i32, "b={b} n={n}");
+                if n < 4 {
+                    assert_eq!(t, codes[240 + n * 4] as i32, "b={b} n={n}");
+                }
+                q = q3;
+            }
+        }
+    }
+
+    /// The AVX2 TQ1_0 kernel relies on this: with `r_n = (b ^ 0x80) * 3^n
+    /// mod 256` as i8, digit `n` is `(r_n > -43) + (r_n > 42)`.
+    #[test]
+    fn tq1_threshold_identity() {
+        for b in 0..=255u8 {
+            let mut block = [0u8; 54];
+            block[..48].fill(b);
+            let mut codes = [0u8; 256];
+            tq1_0_block_codes(&block, &mut codes);
+            let mut r = (b ^ 0x80) as i8;
+            for n in 0..5 {
+                let t = (r > -43) as u8 + (r > 42) as u8;
+                assert_eq!(t, codes[n * 32], "b={b} n={n}");
+                r = r.wrapping_mul(3);
+            }
+        }
+    }
+}
