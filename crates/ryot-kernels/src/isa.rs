@@ -46,8 +46,16 @@ impl SimdLevel {
             .find(|l| l.name().eq_ignore_ascii_case(s.trim()))
     }
 
-    /// Whether this CPU can run kernels of this level.
+    /// Whether kernels of this level may run: the CPU supports it and
+    /// `RYOT_FORCE_ISA` does not lower the level below it. Forcing a level
+    /// makes the stronger ones look absent, as on a CPU without them.
     pub fn is_available(self) -> bool {
+        self <= level()
+    }
+
+    /// Whether the CPU itself supports this level (ignores
+    /// `RYOT_FORCE_ISA`).
+    pub fn is_supported_by_cpu(self) -> bool {
         self <= best_available()
     }
 
@@ -62,7 +70,7 @@ impl SimdLevel {
                 name: raw,
             }));
         };
-        if !level.is_available() {
+        if !level.is_supported_by_cpu() {
             return Err(KernelError::new(KernelErrorKind::IsaUnavailable {
                 level,
                 best: best_available(),

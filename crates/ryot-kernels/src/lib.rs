@@ -20,6 +20,7 @@ pub mod error;
 pub mod isa;
 pub mod matmul;
 pub(crate) mod out;
+pub mod q8;
 pub mod t2p;
 pub mod ternary;
 pub mod tune;

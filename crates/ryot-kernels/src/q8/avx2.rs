@@ -25,7 +25,7 @@ use std::ops::Range;
 
 use half::f16;
 
-use super::layout::{BLOCK, Kind, Line, PANEL_ROWS, Scales16, sealed::Format};
+use super::layout::{BLOCK, Kind, Line, PANEL_ROWS, Scales16};
 use super::{Job, QBlock};
 
 /// Panels per GEMV step.

@@ -165,7 +165,7 @@ pub struct QPanels<B> {
     lines: Vec<Line>,
     /// `[panel][block]`.
     scales: Vec<Scales16>,
-    _block: PhantomData<B>,
+    _block: PhantomData<fn() -> B>,
 }
 
 /// Q8_0 weights in the interleaved layout.

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use half::f16;
 
-use super::layout::{BLOCK, Kind, Line, PANEL_ROWS, sealed::Format};
+use super::layout::{BLOCK, Kind, Line, PANEL_ROWS};
 use super::{Job, QBlock};
 
 /// Computes panels `panels` for every token of `job`.

@@ -1,0 +1,398 @@
+//! AVX2 native kernels: `vpmaddubsw` multiplies decoded codes (u8) with
+//! rearranged activations (i8) into 16-bit pair sums, which stay exact
+//! (bounds below); one reduction per block turns 8 accumulators into one
+//! vector of 8 (row, token) sums.
+//!
+//! ```text
+//! TQ2_0 block: x0, x1 = qs[0..32], qs[32..64]
+//!     for l in 0..4, h in 0..2: codes = (x_h >> 2l) & 3      (32 elements)
+//! TQ1_0 block: x0, x1 = bytes 0..32, 32..64 (12 bytes past the block,
+//!     matched with zero activations); r = x ^ 0x80
+//!     for n in 0..5, h in 0..2: codes = (r_h > -43) + (r_h > 42); r_h *= 3
+//!     (r_n = q_n - 128 with q_n = b * 3^n mod 256, and digit n of b is
+//!     floor(3 q_n / 256), which is 1 from q_n = 86 and 2 from q_n = 171)
+//! I2_S group:  x = 32 code bytes; for s in 0..4: codes = (x >> 6-2s) & 3
+//!     (one group per row: 16-bit sums widen every 15 groups, the
+//!     reduction runs once per row)
+//! ```
+//!
+//! Bounds: a `maddubs` lane is two products of a code (<= 3) and an int8
+//! (>= -128): |lane| <= 768. A TQ block adds 8 (TQ2_0) or 10 (TQ1_0, codes
+//! <= 2, |lane| <= 512) of them: <= 6144; the reduction's two 16-bit
+//! `hadd` levels reach 4x that, 24576 < 32767. An I2_S group adds 4 lanes
+//! of <= 512 (codes <= 2): 15 groups are 30720.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::{Format, Job, TQ1_ACT};
+use crate::ternary::TQ_BLOCK;
+
+/// I2_S groups whose 16-bit sums may be added before widening.
+const I2S_FLUSH: usize = 15;
+
+/// Computes rows `rows` for every token of `job`.
+pub(crate) fn gemm(job: &Job<'_>, rows: Range<usize>) {
+    assert!(crate::isa::SimdLevel::Avx2.is_available());
+    // SAFETY: the CPU supports AVX2, FMA and F16C (asserted above).
+    unsafe { gemm_impl(job, rows) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gemm_impl(job: &Job<'_>, rows: Range<usize>) {
+    match job.w.fmt {
+        Format::Tq2_0 => blocks::<Tq2>(job, rows),
+        Format::Tq1_0 => blocks::<Tq1>(job, rows),
+        Format::I2s => i2s(job, rows),
+    }
+}
+
+/// Tiles of a unit range: 8 rows x 1 token for GEMV; for GEMM 2 rows x 4
+/// tokens, the token remainder as 4 x 2 and 8 x 1 tiles.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn blocks<F: BlockDot>(job: &Job<'_>, rows: Range<usize>) {
+    let n = job.n();
+    let mut r = rows.start;
+    while r < rows.end {
+        let mut t = 0;
+        while n - t >= 4 {
+            for rr in (r..r + 8).step_by(2) {
+                if rr < rows.end {
+                    tq_tile::<F, 2, 4>(job, rr, rows.end, t);
+                }
+            }
+            t += 4;
+        }
+        if n - t >= 2 {
+            for rr in (r..r + 8).step_by(4) {
+                if rr < rows.end {
+                    tq_tile::<F, 4, 2>(job, rr, rows.end, t);
+                }
+            }
+            t += 2;
+        }
+        if n > t {
+            tq_tile::<F, 8, 1>(job, r, rows.end, t);
+        }
+        r += 8;
+    }
+}
+
+/// One TQ block format: how to decode a block and multiply it with the
+/// rearranged activations of `T` tokens.
+trait BlockDot {
+    /// Bytes per block.
+    const BYTES: usize;
+    /// Bytes of rearranged activations per block and token.
+    const ACT: usize;
+    /// Adds `codes . acts[t]` (16-bit pair sums) of the block at `blk` to
+    /// `acc[t]`.
+    ///
+    /// # Safety
+    ///
+    /// AVX2 is available; `blk` points to a block with 64 readable bytes
+    /// from it and each `acts[t]` to `ACT` readable bytes.
+    unsafe fn dot<const T: usize>(
+        blk: *const u8,
+        acts: &[*const i8; T],
+        acc: &mut [__m256i; T],
+    );
+}
+
+/// TQ2_0.
+struct Tq2;
+
+impl BlockDot for Tq2 {
+    const BYTES: usize = 66;
+    const ACT: usize = TQ_BLOCK;
+
+    #[inline(always)]
+    unsafe fn dot<const T: usize>(
+        blk: *const u8,
+        acts: &[*const i8; T],
+        acc: &mut [__m256i; T],
+    ) {
+        // SAFETY: the caller guarantees AVX2 and the readable ranges; the
+        // offsets below stay under 64 (weights) and 256 (activations).
+        unsafe {
+            let mask = _mm256_set1_epi8(3);
+            let x = [
+                _mm256_loadu_si256(blk.cast()),
+                _mm256_loadu_si256(blk.add(32).cast()),
+            ];
+            for l in 0..4 {
+                for (h, &xh) in x.iter().enumerate() {
+                    let c = _mm256_and_si256(shr2(xh, l), mask);
+                    for (a, p) in acc.iter_mut().zip(acts) {
+                        let q = _mm256_loadu_si256(p.add(64 * l + 32 * h).cast());
+                        *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(c, q));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// TQ1_0.
+struct Tq1;
+
+impl BlockDot for Tq1 {
+    const BYTES: usize = 54;
+    const ACT: usize = TQ1_ACT;
+
+    #[inline(always)]
+    unsafe fn dot<const T: usize>(
+        blk: *const u8,
+        acts: &[*const i8; T],
+        acc: &mut [__m256i; T],
+    ) {
+        // SAFETY: the caller guarantees AVX2 and the readable ranges; the
+        // offsets below stay under 64 (weights) and 320 (activations).
+        unsafe {
+            let bias = _mm256_set1_epi8(-128);
+            let lo = _mm256_set1_epi8(-43);
+            let hi = _mm256_set1_epi8(42);
+            let zero = _mm256_setzero_si256();
+            let mut r = [
+                _mm256_xor_si256(_mm256_loadu_si256(blk.cast()), bias),
+                _mm256_xor_si256(_mm256_loadu_si256(blk.add(32).cast()), bias),
+            ];
+            for n in 0..5 {
+                for (h, rh) in r.iter_mut().enumerate() {
+                    let m1 = _mm256_cmpgt_epi8(*rh, lo);
+                    let m2 = _mm256_cmpgt_epi8(*rh, hi);
+                    let c = _mm256_sub_epi8(_mm256_sub_epi8(zero, m1), m2);
+                    for (a, p) in acc.iter_mut().zip(acts) {
+                        let q = _mm256_loadu_si256(p.add(64 * n + 32 * h).cast());
+                        *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(c, q));
+                    }
+                    if n < 4 {
+                        *rh = _mm256_add_epi8(*rh, _mm256_add_epi8(*rh, *rh));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `R` rows from `r0` (rows at or past `rend` repeat `rend - 1` and are
+/// not stored) x `T` tokens from `t0` (likewise clipped to `n`).
+#[inline(always)]
+fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
+    job: &Job<'_>,
+    r0: usize,
+    rend: usize,
+    t0: usize,
+) {
+    const { assert!(R * T == 8) };
+    let w = job.w;
+    let n = job.n();
+    let nt = (n - t0).min(T);
+    let nr = (rend - r0).min(R);
+    let data = w.padded();
+    let rb = w.row_bytes();
+    let rowp: [*const u8; R] =
+        std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
+    let actp: [*const i8; T] =
+        std::array::from_fn(|i| job.acts.perm(t0 + i.min(nt - 1)).as_ptr());
+    let lane_t = |j: usize| t0 + (j % T).min(nt - 1);
+    let scales: [f32; 8] = std::array::from_fn(|j| job.act_scale(lane_t(j)));
+    // SAFETY (all blocks below): AVX2 and F16C are enabled in every caller
+    // of this inlined function; `rowp[r] + b * BYTES` is block b of a row
+    // < m, with 64 readable bytes from it (the tensor is followed by 64
+    // padding bytes); `actp[t] + b * ACT` is inside token t's rearranged
+    // row, which holds `blocks * ACT` bytes; the arrays hold 8 lanes.
+    let act = unsafe { _mm256_loadu_ps(scales.as_ptr()) };
+    let mut f = _mm256_setzero_ps();
+    for b in 0..w.blocks() {
+        let mut acc = [[_mm256_setzero_si256(); T]; R];
+        let ap: [*const i8; T] =
+            std::array::from_fn(|i| actp[i].wrapping_add(b * F::ACT));
+        for (p, a) in rowp.iter().zip(acc.iter_mut()) {
+            unsafe { F::dot::<T>(p.add(b * F::BYTES), &ap, a) };
+        }
+        let isum = reduce8_i16(std::array::from_fn(|j| acc[j / T][j % T]));
+        let gs: [i32; 8] = std::array::from_fn(|j| job.acts.gsum(b, lane_t(j)));
+        let dh: [u16; 8] = std::array::from_fn(|j| {
+            let o = b * F::BYTES + F::BYTES - 2;
+            unsafe { rowp[j / T].add(o).cast::<u16>().read_unaligned() }
+        });
+        let (gs, d) = unsafe {
+            (
+                _mm256_loadu_si256(gs.as_ptr().cast()),
+                _mm256_cvtph_ps(_mm_loadu_si128(dh.as_ptr().cast())),
+            )
+        };
+        let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, gs));
+        f = _mm256_add_ps(f, _mm256_mul_ps(_mm256_div_ps(v, act), d));
+    }
+    store::<R, T>(job, f, r0, nr, t0, nt);
+}
+
+/// Writes lane `r*T + t` of `f` to row `r0 + r`, token `t0 + t`, for the
+/// `nr` valid rows and `nt` valid tokens.
+#[inline(always)]
+fn store<const R: usize, const T: usize>(
+    job: &Job<'_>,
+    f: __m256,
+    r0: usize,
+    nr: usize,
+    t0: usize,
+    nt: usize,
+) {
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds 8 f32s; AVX is enabled in every caller.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), f) };
+    for t in 0..nt {
+        let col: [f32; R] = std::array::from_fn(|r| lanes[r * T + t]);
+        job.out.write_rows(t0 + t, r0, &col[..nr]);
+    }
+}
+
+/// I2_S tiles, as [`blocks`].
+#[target_feature(enable = "avx2,fma,f16c")]
+fn i2s(job: &Job<'_>, rows: Range<usize>) {
+    let n = job.n();
+    let mut r = rows.start;
+    while r < rows.end {
+        let mut t = 0;
+        while n - t >= 4 {
+            for rr in (r..r + 8).step_by(2) {
+                if rr < rows.end {
+                    i2s_tile::<2, 4>(job, rr, rows.end, t);
+                }
+            }
+            t += 4;
+        }
+        if n - t >= 2 {
+            for rr in (r..r + 8).step_by(4) {
+                if rr < rows.end {
+                    i2s_tile::<4, 2>(job, rr, rows.end, t);
+                }
+            }
+            t += 2;
+        }
+        if n > t {
+            i2s_tile::<8, 1>(job, r, rows.end, t);
+        }
+        r += 8;
+    }
+}
+
+/// I2_S rows `r0..r0+R` x tokens `t0..t0+T`, clipped as in [`tq_tile`].
+#[inline(always)]
+fn i2s_tile<const R: usize, const T: usize>(
+    job: &Job<'_>,
+    r0: usize,
+    rend: usize,
+    t0: usize,
+) {
+    const { assert!(R * T == 8) };
+    let w = job.w;
+    let n = job.n();
+    let nt = (n - t0).min(T);
+    let nr = (rend - r0).min(R);
+    let data = w.padded();
+    let rb = w.row_bytes();
+    let rowp: [*const u8; R] =
+        std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
+    let actp: [*const i8; T] =
+        std::array::from_fn(|i| job.acts.perm(t0 + i.min(nt - 1)).as_ptr());
+    let lane_t = |j: usize| t0 + (j % T).min(nt - 1);
+    let scales: [f32; 8] = std::array::from_fn(|j| job.act_scale(lane_t(j)));
+    let gs: [i32; 8] = std::array::from_fn(|j| job.acts.gsum(0, lane_t(j)));
+    let groups = w.blocks();
+    let mask = _mm256_set1_epi8(3);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc32 = [_mm256_setzero_si256(); 8];
+    let mut g = 0;
+    while g < groups {
+        let end = (g + I2S_FLUSH).min(groups);
+        let mut acc = [[_mm256_setzero_si256(); T]; R];
+        while g < end {
+            // Group g's activations: 256-column chunk g/2, half g%2.
+            let ao = (g / 2) * TQ_BLOCK + (g % 2) * 32;
+            for (p, a) in rowp.iter().zip(acc.iter_mut()) {
+                // SAFETY: AVX2 is enabled in every caller; group g < groups
+                // of a row < m is 32 readable bytes; `actp[t] + ao + 64s +
+                // 32` stays inside token t's rearranged row (a multiple of
+                // 256 bytes covering every group).
+                unsafe {
+                    let x = _mm256_loadu_si256(p.add(32 * g).cast());
+                    for s in 0..4 {
+                        let c = _mm256_and_si256(shr2(x, 3 - s), mask);
+                        for (at, ap) in a.iter_mut().zip(&actp) {
+                            let q = _mm256_loadu_si256(ap.add(ao + 64 * s).cast());
+                            *at = _mm256_add_epi16(*at, _mm256_maddubs_epi16(c, q));
+                        }
+                    }
+                }
+            }
+            g += 1;
+        }
+        for (j, a32) in acc32.iter_mut().enumerate() {
+            let wide = _mm256_madd_epi16(acc[j / T][j % T], ones);
+            *a32 = _mm256_add_epi32(*a32, wide);
+        }
+    }
+    let isum = reduce8_i32(acc32);
+    // SAFETY: the arrays hold 8 lanes; AVX is enabled in every caller.
+    let (act, gs) = unsafe {
+        (_mm256_loadu_ps(scales.as_ptr()), _mm256_loadu_si256(gs.as_ptr().cast()))
+    };
+    let d = _mm256_set1_ps(w.i2s_scale());
+    let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, gs));
+    let f = _mm256_add_ps(
+        _mm256_setzero_ps(),
+        _mm256_mul_ps(_mm256_div_ps(v, act), d),
+    );
+    store::<R, T>(job, f, r0, nr, t0, nt);
+}
+
+/// `x >> 2j` in 16-bit lanes (callers mask each byte with 3).
+#[inline(always)]
+fn shr2(x: __m256i, j: usize) -> __m256i {
+    match j {
+        0 => x,
+        1 => _mm256_srli_epi16::<2>(x),
+        2 => _mm256_srli_epi16::<4>(x),
+        _ => _mm256_srli_epi16::<6>(x),
+    }
+}
+
+/// Lane `j` (i32) = the sum of the 16 i16 lanes of `a[j]`, for sums whose
+/// pairs and quads fit in i16 (see the module doc).
+#[inline(always)]
+fn reduce8_i16(a: [__m256i; 8]) -> __m256i {
+    let ones = _mm256_set1_epi16(1);
+    // Per 128-bit half: hadd(x, y) = 4 pair sums of x, then 4 of y.
+    let h01 = _mm256_hadd_epi16(a[0], a[1]);
+    let h23 = _mm256_hadd_epi16(a[2], a[3]);
+    let h45 = _mm256_hadd_epi16(a[4], a[5]);
+    let h67 = _mm256_hadd_epi16(a[6], a[7]);
+    // Per half: 2 quad sums of each of a0..a3; madd widens the pairs:
+    // [a0 a1 a2 a3 | a0 a1 a2 a3] (low half's sums | high half's).
+    let w0 = _mm256_madd_epi16(_mm256_hadd_epi16(h01, h23), ones);
+    let w1 = _mm256_madd_epi16(_mm256_hadd_epi16(h45, h67), ones);
+    combine_halves(w0, w1)
+}
+
+/// Lane `j` = the sum of the 8 i32 lanes of `a[j]`.
+#[inline(always)]
+fn reduce8_i32(a: [__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(a[0], a[1]);
+    let h23 = _mm256_hadd_epi32(a[2], a[3]);
+    let h45 = _mm256_hadd_epi32(a[4], a[5]);
+    let h67 = _mm256_hadd_epi32(a[6], a[7]);
+    let w0 = _mm256_hadd_epi32(h01, h23);
+    let w1 = _mm256_hadd_epi32(h45, h67);
+    combine_halves(w0, w1)
+}
+
+/// `[x0..x3 | x0'..x3']`, `[y0..y3 | y0'..y3']` -> `[x+x', y+y']`.
+#[inline(always)]
+fn combine_halves(w0: __m256i, w1: __m256i) -> __m256i {
+    let lo = _mm256_permute2x128_si256::<0x20>(w0, w1);
+    let hi = _mm256_permute2x128_si256::<0x31>(w0, w1);
+    _mm256_add_epi32(lo, hi)
+}
