@@ -198,8 +198,10 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
     }
     let max_threads = cfg.threads.iter().copied().max().unwrap_or(1).max(1);
     let pool = ThreadPool::new(max_threads);
-    let probe = DramProbe::new(cfg.probe_bytes).map_err(|e| BenchError::Probe(e.to_string()))?;
-    let mut probes: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+    let probe = DramProbe::new(cfg.probe_bytes)
+        .map_err(|e| BenchError::Probe(e.to_string()))?;
+    let mut probes: std::collections::BTreeMap<usize, Vec<f64>> =
+        Default::default();
     let mut probe_at = |threads: usize| {
         let g = probe.measure(&pool, threads, 2).gbps_best;
         probes.entry(threads).or_default().push(g);
@@ -225,14 +227,25 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
                     for &hot in &cfg.hot {
                         let before = probe_at(threads);
                         let stats = timed(cfg, hot, ws.len(), |i| {
-                            let wi = if hot { &ws[0] } else { &ws[i % ws.len()] };
+                            let wi =
+                                if hot { &ws[0] } else { &ws[i % ws.len()] };
                             f32_gemm(wi, &x, &mut out, m, k, n, threads);
                         });
                         let after = probe_at(threads);
                         f32_times.insert((n, threads, hot), stats.median_s);
                         baseline.push(row(
-                            "f32_gemm_crate", m, k, n, threads, hot, "gemm-crate",
-                            &stats, m * k * 4, before, after, None,
+                            "f32_gemm_crate",
+                            m,
+                            k,
+                            n,
+                            threads,
+                            hot,
+                            "gemm-crate",
+                            &stats,
+                            m * k * 4,
+                            before,
+                            after,
+                            None,
                         ));
                     }
                 }
@@ -258,16 +271,23 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
                 let mut out = vec![0f32; n * m];
                 for &threads in &cfg.threads {
                     for &hot in &cfg.hot {
-                        progress(done, total, &format!(
-                            "{m}x{k} {} n={n} t={threads} {}",
-                            ty.name(),
-                            if hot { "hot" } else { "cold" }
-                        ));
+                        progress(
+                            done,
+                            total,
+                            &format!(
+                                "{m}x{k} {} n={n} t={threads} {}",
+                                ty.name(),
+                                if hot { "hot" } else { "cold" }
+                            ),
+                        );
                         let mut err = None;
                         let before = probe_at(threads);
                         let stats = timed(cfg, hot, ws.len(), |i| {
-                            let wi = if hot { &ws[0] } else { &ws[i % ws.len()] };
-                            if let Err(e) = matmul_at(cfg.level, wi, &x, n, &mut out, &pool, threads) {
+                            let wi =
+                                if hot { &ws[0] } else { &ws[i % ws.len()] };
+                            if let Err(e) = matmul_at(
+                                cfg.level, wi, &x, n, &mut out, &pool, threads,
+                            ) {
                                 err = Some(e);
                             }
                         });
@@ -279,8 +299,18 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
                             .get(&(n, threads, hot))
                             .map(|t| t / stats.median_s);
                         results.push(row(
-                            ty.name(), m, k, n, threads, hot, cfg.level.name(),
-                            &stats, bytes, before, after, speedup,
+                            ty.name(),
+                            m,
+                            k,
+                            n,
+                            threads,
+                            hot,
+                            cfg.level.name(),
+                            &stats,
+                            bytes,
+                            before,
+                            after,
+                            speedup,
                         ));
                         done += 1;
                     }
@@ -314,7 +344,12 @@ fn copies_for(bytes: usize) -> usize {
     COLD_BYTES.div_ceil(bytes.max(1)).max(2)
 }
 
-fn timed(cfg: &Config, hot: bool, copies: usize, f: impl FnMut(usize)) -> Stats {
+fn timed(
+    cfg: &Config,
+    hot: bool,
+    copies: usize,
+    f: impl FnMut(usize),
+) -> Stats {
     // Cold rows warm up through every copy once so page faults are not
     // timed; hot rows need only a few calls.
     let warmup = if hot { 3 } else { copies.min(4096) };
@@ -363,7 +398,15 @@ fn row(
 }
 
 /// `out[t][row] = sum_k w[row][k] * x[t][k]` with the `gemm` crate.
-fn f32_gemm(w: &[f32], x: &[f32], out: &mut [f32], m: usize, k: usize, n: usize, threads: usize) {
+fn f32_gemm(
+    w: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+) {
     assert!(w.len() == m * k && x.len() == n * k && out.len() == n * m);
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)

@@ -22,20 +22,34 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         s,
         "{:<5} {:<14} {:>5} {:>5} {:>4} {:>3} {:<4} {:>10} {:>8} {:>8} {:>7} {:>7}",
-        "op", "wtype", "m", "k", "n", "thr", "cache", "median_us", "GOP/s", "GB/s",
-        "%DRAM", "x f32"
+        "op",
+        "wtype",
+        "m",
+        "k",
+        "n",
+        "thr",
+        "cache",
+        "median_us",
+        "GOP/s",
+        "GB/s",
+        "%DRAM",
+        "x f32"
     );
     for r in report.baseline.iter().chain(&report.results) {
         line(&mut s, r);
     }
     for x in &report.skipped {
-        let _ = writeln!(s, "skipped {} at {}x{}: {}", x.wtype, x.m, x.k, x.reason);
+        let _ =
+            writeln!(s, "skipped {} at {}x{}: {}", x.wtype, x.m, x.k, x.reason);
     }
     s
 }
 
 fn line(s: &mut String, r: &Row) {
-    let speed = r.speedup_vs_f32.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
+    let speed = r
+        .speedup_vs_f32
+        .map(|x| format!("{x:.1}"))
+        .unwrap_or_else(|| "-".into());
     let _ = writeln!(
         s,
         "{:<5} {:<14} {:>5} {:>5} {:>4} {:>3} {:<4} {:>10.1} {:>8.1} {:>8.1} {:>6.0}{} {:>7}",

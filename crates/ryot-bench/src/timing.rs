@@ -41,8 +41,14 @@ pub fn measure(
         i += 1;
     }
     samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Stats { median_s: at(0.5), p10_s: at(0.1), p90_s: at(0.9), iters: samples.len() }
+    let at =
+        |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Stats {
+        median_s: at(0.5),
+        p10_s: at(0.1),
+        p90_s: at(0.9),
+        iters: samples.len(),
+    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,8 @@ pub fn run(
     let threads = threads.max(1);
     let pool = ThreadPool::new(threads);
     progress("probing DRAM bandwidth");
-    let probe = DramProbe::new(512 << 20).map_err(|e| BenchError::Probe(e.to_string()))?;
+    let probe = DramProbe::new(512 << 20)
+        .map_err(|e| BenchError::Probe(e.to_string()))?;
     let dram = (
         probe.measure(&pool, 1, 3).gbps_best,
         probe.measure(&pool, threads, 3).gbps_best,
@@ -56,7 +57,9 @@ pub fn run(
     }
     for panels in [1, 2, 4] {
         for prefetch in [0, 4, 8, 16, 32] {
-            progress(&format!("t2p GEMV, {panels} panel(s), prefetch {prefetch}"));
+            progress(&format!(
+                "t2p GEMV, {panels} panel(s), prefetch {prefetch}"
+            ));
             tune::set_override(Some(TuneParams {
                 t2p_gemv_panels: panels,
                 t2p_prefetch_lines: prefetch,
@@ -81,7 +84,8 @@ pub fn run(
         for m in [32usize, 64, 128, 256, 512, 1024, 2048] {
             let k = 2048;
             progress(&format!("thread split, {m}x{k}"));
-            let w = WType::T2p.build(&synthetic_weights(m, k, true, 2), m, k)?;
+            let w =
+                WType::T2p.build(&synthetic_weights(m, k, true, 2), m, k)?;
             let bytes = w.stored_bytes();
             tune::set_override(Some(TuneParams {
                 t2p_gemv_panels: best_panels,

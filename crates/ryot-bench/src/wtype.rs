@@ -60,7 +60,8 @@ impl WType {
             .into_iter()
             .find(|t| t.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                let names: Vec<_> = WType::ALL.iter().map(|t| t.name()).collect();
+                let names: Vec<_> =
+                    WType::ALL.iter().map(|t| t.name()).collect();
                 BenchError::Config(format!(
                     "unknown weight type {s:?}; expected one of {}",
                     names.join(", ")
@@ -92,14 +93,20 @@ impl WType {
             return None;
         }
         let block = self.quant_type().block_elems();
-        (k % block != 0).then(|| format!("k = {k} is not a multiple of {block}"))
+        (k % block != 0)
+            .then(|| format!("k = {k} is not a multiple of {block}"))
     }
 
     /// Quantizes `w` (`m x k` f32) to this type's GGUF bytes and prepares
     /// it for the kernels. t2p is quantized BitNet-style (absmean, one
     /// scale per tensor), which is what repacking a BitNet TQ2_0 or I2_S
     /// tensor gives, for any `k`.
-    pub fn build(self, w: &[f32], m: usize, k: usize) -> Result<Weights, BenchError> {
+    pub fn build(
+        self,
+        w: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Result<Weights, BenchError> {
         if self == WType::T2p {
             return Ok(Weights::T2p(TernaryPanels::quantize_absmean(w, m, k)?));
         }
@@ -112,7 +119,12 @@ impl WType {
 /// Seeded weights for a benchmark shape: BitNet-style ternary values
 /// (`{-s, 0, s}`, about a third each) for ternary types, roughly normal
 /// values otherwise.
-pub fn synthetic_weights(m: usize, k: usize, ternary: bool, seed: u64) -> Vec<f32> {
+pub fn synthetic_weights(
+    m: usize,
+    k: usize,
+    ternary: bool,
+    seed: u64,
+) -> Vec<f32> {
     let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         state ^= state << 13;

@@ -59,20 +59,33 @@ fn kernels_cmd(a: KernelArgs) -> anyhow::Result<()> {
     let level = match &a.isa {
         None => isa::level(),
         Some(s) => {
-            let l = SimdLevel::parse(s)
-                .with_context(|| format!("unknown ISA {s:?} (scalar, avx2, avx512)"))?;
+            let l = SimdLevel::parse(s).with_context(|| {
+                format!("unknown ISA {s:?} (scalar, avx2, avx512)")
+            })?;
             if !l.is_available() {
-                bail!("ISA {l} is not available on this CPU (best: {})", isa::best_available());
+                bail!(
+                    "ISA {l} is not available on this CPU (best: {})",
+                    isa::best_available()
+                );
             }
             l
         }
     };
-    let mut cfg = if a.quick { Config::quick(level) } else { Config::full(level) };
+    let mut cfg =
+        if a.quick { Config::quick(level) } else { Config::full(level) };
     if !a.types.is_empty() {
-        cfg.types = a.types.iter().map(|t| WType::parse(t)).collect::<Result<_, _>>()?;
+        cfg.types = a
+            .types
+            .iter()
+            .map(|t| WType::parse(t))
+            .collect::<Result<_, _>>()?;
     }
     if !a.shapes.is_empty() {
-        cfg.shapes = a.shapes.iter().map(|s| parse_shape(s)).collect::<Result<_, _>>()?;
+        cfg.shapes = a
+            .shapes
+            .iter()
+            .map(|s| parse_shape(s))
+            .collect::<Result<_, _>>()?;
     }
     if !a.n.is_empty() {
         if let Some(bad) = a.n.iter().find(|&&n| n == 0 || n > 4096) {
@@ -110,8 +123,10 @@ pub fn parse_shape(s: &str) -> anyhow::Result<(usize, usize)> {
     let (m, k) = s
         .split_once(['x', 'X'])
         .with_context(|| format!("shape {s:?} is not MxK (e.g. 6912x2560)"))?;
-    let m: usize = m.trim().parse().with_context(|| format!("bad M in {s:?}"))?;
-    let k: usize = k.trim().parse().with_context(|| format!("bad K in {s:?}"))?;
+    let m: usize =
+        m.trim().parse().with_context(|| format!("bad M in {s:?}"))?;
+    let k: usize =
+        k.trim().parse().with_context(|| format!("bad K in {s:?}"))?;
     if m == 0 || k == 0 || m.saturating_mul(k) > 1 << 30 {
         bail!("shape {s:?}: M and K must be positive and M*K at most 2^30");
     }

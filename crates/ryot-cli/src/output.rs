@@ -7,8 +7,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Writes `value` as pretty JSON to `path` atomically: a temporary file in
 /// the same directory, then a rename, so a crash never leaves half a file.
-pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value).context("serializing JSON")?;
+pub fn write_json_atomic(
+    path: &Path,
+    value: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    let text =
+        serde_json::to_string_pretty(value).context("serializing JSON")?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     if let Some(d) = dir {
         std::fs::create_dir_all(d)
@@ -24,7 +28,8 @@ pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> anyhow::
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::from(e).context(format!("renaming to {}", path.display()))
+        anyhow::Error::from(e)
+            .context(format!("renaming to {}", path.display()))
     })
 }
 
@@ -33,9 +38,11 @@ pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> anyhow::
 pub fn bar(total: u64) -> ProgressBar {
     let pb = ProgressBar::new(total);
     pb.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     pb
 }

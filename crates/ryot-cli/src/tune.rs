@@ -49,7 +49,9 @@ pub fn run(a: TuneArgs) -> anyhow::Result<()> {
         info.logical_cpus,
         [info.l1d_bytes, info.l2_bytes, info.l3_bytes]
             .iter()
-            .map(|c| c.map(|b| format!("{} KiB", b / 1024)).unwrap_or("?".into()))
+            .map(|c| c
+                .map(|b| format!("{} KiB", b / 1024))
+                .unwrap_or("?".into()))
             .collect::<Vec<_>>()
             .join("/")
     );
@@ -90,7 +92,10 @@ pub fn cpu(a: CpuArgs) -> anyhow::Result<()> {
     println!("model:    {}", info.model);
     println!("vendor:   {}", info.vendor);
     println!("cpus:     {}", info.logical_cpus);
-    println!("l1d/l2/l3: {:?} / {:?} / {:?}", info.l1d_bytes, info.l2_bytes, info.l3_bytes);
+    println!(
+        "l1d/l2/l3: {:?} / {:?} / {:?}",
+        info.l1d_bytes, info.l2_bytes, info.l3_bytes
+    );
     println!("features: {}", info.features.join(" "));
     println!("isa:      {} (best {})", isa::level(), isa::best_available());
     println!("tune file: {}", tune::tune_path().display());

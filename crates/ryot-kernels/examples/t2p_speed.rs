@@ -8,22 +8,28 @@ use ryot_pool::ThreadPool;
 
 fn main() {
     let (m, k) = (6912usize, 2560usize);
-    let w: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
+    let w: Vec<f32> =
+        (0..m * k).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
     let w = TernaryPanels::quantize_absmean(&w, m, k).unwrap();
     let copies: Vec<TernaryPanels> = (0..64).map(|_| w.clone()).collect();
     let pool = ThreadPool::new(2);
     for n in [1usize, 8, 128] {
-        let x: Vec<f32> = (0..n * k).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+        let x: Vec<f32> =
+            (0..n * k).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
         let a = ActI8::quantize(&x, n, k).unwrap();
         let mut out = vec![0f32; n * m];
-        for level in SimdLevel::ALL.into_iter().filter(|l| l.is_available() && *l != SimdLevel::Scalar) {
+        for level in SimdLevel::ALL
+            .into_iter()
+            .filter(|l| l.is_available() && *l != SimdLevel::Scalar)
+        {
             for threads in [1, 2] {
                 for cold in [false, true] {
                     let iters = if n == 128 { 5 } else { 64 };
                     let t0 = Instant::now();
                     for i in 0..iters {
                         let ww = if cold { &copies[i % 64] } else { &w };
-                        t2p_with_acts(level, ww, &a, &mut out, &pool, threads).unwrap();
+                        t2p_with_acts(level, ww, &a, &mut out, &pool, threads)
+                            .unwrap();
                     }
                     let dt = t0.elapsed().as_secs_f64() / iters as f64;
                     println!(

@@ -1,7 +1,6 @@
 //! The kernels' error type: every bad shape, short buffer or unknown type
 //! becomes one of these, never a panic.
 
-
 use crate::isa::SimdLevel;
 
 /// An error from a kernel entry point; [`KernelError::kind`] says which.
@@ -69,7 +68,9 @@ pub enum KernelErrorKind {
         name: String,
     },
     /// `RYOT_FORCE_ISA` names a level this CPU lacks.
-    #[error("RYOT_FORCE_ISA={level} is not available on this CPU (best: {best})")]
+    #[error(
+        "RYOT_FORCE_ISA={level} is not available on this CPU (best: {best})"
+    )]
     IsaUnavailable {
         /// The level asked for.
         level: SimdLevel,
@@ -93,14 +94,17 @@ impl KernelError {
     }
 
     pub(crate) fn len(what: &'static str, expected: usize, got: usize) -> Self {
-        KernelError::new(KernelErrorKind::LengthMismatch { what, expected, got })
+        KernelError::new(KernelErrorKind::LengthMismatch {
+            what,
+            expected,
+            got,
+        })
     }
 
     pub(crate) fn shape(what: impl Into<String>) -> Self {
         KernelError::new(KernelErrorKind::BadShape { what: what.into() })
     }
 }
-
 
 impl From<ryot_quant::QuantError> for KernelError {
     fn from(e: ryot_quant::QuantError) -> Self {

@@ -14,7 +14,9 @@ use crate::act::ActI8;
 use crate::dense::{DenseF16, DenseF32};
 use crate::error::{KernelError, KernelErrorKind};
 use crate::isa::{self, SimdLevel};
+use crate::native::{I2s, Native, Tq1_0, Tq2_0};
 use crate::out::OutMatrix;
+use crate::q8::{Q4_0Panels, Q8_0Panels};
 use crate::t2p::{self, TernaryPanels};
 use crate::tune;
 
@@ -26,7 +28,11 @@ pub(crate) trait Kernel: Sync {
     /// Rows.
     fn m(&self) -> usize;
     /// Quantizes (or converts) `n` tokens of `k` f32 activations.
-    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<Self::Acts, KernelError>;
+    fn prepare_acts(
+        &self,
+        x: &[f32],
+        n: usize,
+    ) -> Result<Self::Acts, KernelError>;
     /// Number of tokens in `acts`.
     fn n(acts: &Self::Acts) -> usize;
     /// Units threads split over (a unit is a fixed group of rows).
@@ -113,6 +119,16 @@ pub enum Weights {
     F32(DenseF32),
     /// F16 weights in the dense panel layout.
     F16(DenseF16),
+    /// Q8_0 weights in the interleaved 16-row layout.
+    Q8_0(Q8_0Panels),
+    /// Q4_0 weights in the interleaved 16-row layout.
+    Q4_0(Q4_0Panels),
+    /// TQ2_0 weights run in their GGUF layout.
+    Tq2_0(Tq2_0),
+    /// TQ1_0 weights run in their GGUF layout.
+    Tq1_0(Tq1_0),
+    /// I2_S weights run in their bitnet.cpp layout.
+    I2s(I2s),
 }
 
 impl Weights {
@@ -125,8 +141,18 @@ impl Weights {
         k: usize,
     ) -> Result<Self, KernelError> {
         match ty {
-            QuantType::F32 => Ok(Weights::F32(DenseF32::from_gguf(bytes, m, k)?)),
-            QuantType::F16 => Ok(Weights::F16(DenseF16::from_gguf(bytes, m, k)?)),
+            QuantType::F32 => {
+                Ok(Weights::F32(DenseF32::from_gguf(bytes, m, k)?))
+            }
+            QuantType::F16 => {
+                Ok(Weights::F16(DenseF16::from_gguf(bytes, m, k)?))
+            }
+            QuantType::Q8_0 => {
+                Ok(Weights::Q8_0(Q8_0Panels::from_gguf(bytes, m, k)?))
+            }
+            QuantType::Q4_0 => {
+                Ok(Weights::Q4_0(Q4_0Panels::from_gguf(bytes, m, k)?))
+            }
             _ => Err(KernelError::new(KernelErrorKind::Unsupported {
                 ty: ty.name().to_string(),
                 op: "native kernels (repack ternary types with t2p_from_gguf)",
@@ -162,6 +188,11 @@ impl Weights {
             Weights::T2p(w) => w.m(),
             Weights::F32(w) => w.m(),
             Weights::F16(w) => w.m(),
+            Weights::Q8_0(w) => w.m(),
+            Weights::Q4_0(w) => w.m(),
+            Weights::Tq2_0(w) => w.m(),
+            Weights::Tq1_0(w) => w.m(),
+            Weights::I2s(w) => w.m(),
         }
     }
 
@@ -171,6 +202,11 @@ impl Weights {
             Weights::T2p(w) => w.k(),
             Weights::F32(w) => w.k(),
             Weights::F16(w) => w.k(),
+            Weights::Q8_0(w) => w.k(),
+            Weights::Q4_0(w) => w.k(),
+            Weights::Tq2_0(w) => w.k(),
+            Weights::Tq1_0(w) => w.k(),
+            Weights::I2s(w) => w.k(),
         }
     }
 
@@ -180,6 +216,11 @@ impl Weights {
             Weights::T2p(_) => "t2p",
             Weights::F32(_) => "f32",
             Weights::F16(_) => "f16",
+            Weights::Q8_0(_) => "q8_0",
+            Weights::Q4_0(_) => "q4_0",
+            Weights::Tq2_0(_) => "tq2_0",
+            Weights::Tq1_0(_) => "tq1_0",
+            Weights::I2s(_) => "i2_s",
         }
     }
 
@@ -189,6 +230,11 @@ impl Weights {
             Weights::T2p(w) => w.stored_bytes(),
             Weights::F32(w) => w.stored_bytes(),
             Weights::F16(w) => w.stored_bytes(),
+            Weights::Q8_0(w) => w.stored_bytes(),
+            Weights::Q4_0(w) => w.stored_bytes(),
+            Weights::Tq2_0(w) => w.stored_bytes(),
+            Weights::Tq1_0(w) => w.stored_bytes(),
+            Weights::I2s(w) => w.stored_bytes(),
         }
     }
 }
@@ -222,6 +268,17 @@ pub fn matmul_at(
         Weights::T2p(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::F32(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::F16(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Q8_0(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Q4_0(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Tq2_0(w) => {
+            run_f32(level, &Native(&w.0), x, n, out, pool, threads)
+        }
+        Weights::Tq1_0(w) => {
+            run_f32(level, &Native(&w.0), x, n, out, pool, threads)
+        }
+        Weights::I2s(w) => {
+            run_f32(level, &Native(&w.0), x, n, out, pool, threads)
+        }
     }
 }
 

@@ -99,7 +99,8 @@ pub fn save(path: &Path, file: &TuneFile) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let text = serde_json::to_string_pretty(file).map_err(std::io::Error::other)?;
+    let text =
+        serde_json::to_string_pretty(file).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
@@ -125,7 +126,8 @@ static OVERRIDE: std::sync::Mutex<Option<TuneParams>> =
 /// Replaces the parameters for the whole process until reset with `None`
 /// (the tuner and the benchmark try candidates this way).
 pub fn set_override(p: Option<TuneParams>) {
-    *OVERRIDE.lock().unwrap_or_else(|e| e.into_inner()) = p.map(TuneParams::sanitized);
+    *OVERRIDE.lock().unwrap_or_else(|e| e.into_inner()) =
+        p.map(TuneParams::sanitized);
 }
 
 /// The parameters in force now: an override if one is set, else
@@ -141,7 +143,8 @@ mod tests {
 
     #[test]
     fn save_then_load_round_trips_and_rejects_other_cpus() {
-        let dir = std::env::temp_dir().join(format!("ryot-tune-{}", std::process::id()));
+        let dir = std::env::temp_dir()
+            .join(format!("ryot-tune-{}", std::process::id()));
         let path = dir.join("t.json");
         let file = TuneFile {
             cpu_key: ryot_machine::cpu_info().cache_key(),

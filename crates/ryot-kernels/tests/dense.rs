@@ -4,19 +4,34 @@
 
 mod common;
 
-use common::{Rng, levels};
+use common::{Rng, f32s, levels, read_golden};
 use proptest::prelude::*;
 use ryot_kernels::dense::{CHUNK, DenseF16, DenseF32};
-use ryot_kernels::{KernelError, KernelErrorKind, SimdLevel, Weights, matmul_at};
+use ryot_kernels::tune::{self, TuneParams};
+use ryot_kernels::{
+    KernelError, KernelErrorKind, SimdLevel, Weights, matmul_at,
+};
 use ryot_pool::ThreadPool;
 use ryot_quant::QuantType;
 
 fn pool() -> &'static ThreadPool {
     static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| ThreadPool::new(3))
+    POOL.get_or_init(|| {
+        // Small test matrices would otherwise run on one thread.
+        let mut p = TuneParams::defaults(ryot_kernels::isa::level());
+        p.min_bytes_per_thread = 1;
+        tune::set_override(Some(p));
+        ThreadPool::new(3)
+    })
 }
 
-fn run(level: SimdLevel, w: &Weights, x: &[f32], n: usize, threads: usize) -> Vec<f32> {
+fn run(
+    level: SimdLevel,
+    w: &Weights,
+    x: &[f32],
+    n: usize,
+    threads: usize,
+) -> Vec<f32> {
     let mut out = vec![f32::NAN; n * w.m()];
     matmul_at(level, w, x, n, &mut out, pool(), threads).unwrap();
     out
@@ -52,7 +67,13 @@ fn dequantize(w: &Weights) -> Vec<f32> {
 
 /// Naive reference in f64 and the sum of magnitudes `sum |w x|` per
 /// output, for the error bound.
-fn naive(wd: &[f32], x: &[f32], m: usize, k: usize, n: usize) -> Vec<(f64, f64)> {
+fn naive(
+    wd: &[f32],
+    x: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Vec<(f64, f64)> {
     let mut out = Vec::with_capacity(n * m);
     for t in 0..n {
         let xt = &x[t * k..(t + 1) * k];
@@ -95,13 +116,23 @@ fn repack_is_lossless() {
 
         let bytes = f16_bytes(&w);
         let mut want = vec![0f32; m * k];
-        ryot_quant::dequantize(QuantType::F16, &bytes, m, k, &mut want).unwrap();
+        ryot_quant::dequantize(QuantType::F16, &bytes, m, k, &mut want)
+            .unwrap();
         let h = DenseF16::from_gguf(&bytes, m, k).unwrap();
         assert_eq!(bits(&h.dequantize()), bits(&want));
         let h2 = DenseF16::from_f32(&w, m, k).unwrap();
         assert_eq!(bits(&h2.dequantize()), bits(&want));
         assert_eq!(h.stored_bytes(), m.div_ceil(16) * 16 * k * 2);
     }
+}
+
+#[test]
+fn repack_f16_golden_is_lossless() {
+    // llama.cpp's F16 tensor (4 x 1024) and gguf-py's dequantization.
+    let bytes = read_golden("F16.blocks.bin");
+    let want = f32s(&read_golden("F16.dequant.f32.bin"));
+    let w = DenseF16::from_gguf(&bytes, 4, 1024).unwrap();
+    assert_eq!(bits(&w.dequantize()), bits(&want));
 }
 
 /// Shapes that hit every tail: one row, odd rows, a partial panel, rows
@@ -161,11 +192,16 @@ fn batch_and_threads_do_not_change_a_result() {
             // every offset, gives the same bits as inside the batch.
             for t in 0..n {
                 let gemv = run(level, &w, &x[t * k..(t + 1) * k], 1, 2);
-                assert_eq!(bits(&gemv), bits(&gemm[t * m..(t + 1) * m]), "t={t}");
+                assert_eq!(
+                    bits(&gemv),
+                    bits(&gemm[t * m..(t + 1) * m]),
+                    "t={t}"
+                );
             }
             for len in 1..=9 {
                 for t0 in 0..=n - len {
-                    let sub = run(level, &w, &x[t0 * k..(t0 + len) * k], len, 2);
+                    let sub =
+                        run(level, &w, &x[t0 * k..(t0 + len) * k], len, 2);
                     assert_eq!(
                         bits(&sub),
                         bits(&gemm[t0 * m..(t0 + len) * m]),
@@ -209,7 +245,10 @@ fn from_gguf_through_weights() {
     for (w, w2) in [a, b].iter().zip(both(&wf, m, k)) {
         assert_eq!(w.stored_bytes(), w2.stored_bytes());
         for level in levels() {
-            assert_eq!(bits(&run(level, w, &x, n, 2)), bits(&run(level, &w2, &x, n, 1)));
+            assert_eq!(
+                bits(&run(level, w, &x, n, 2)),
+                bits(&run(level, &w2, &x, n, 1))
+            );
         }
     }
 }
@@ -225,29 +264,65 @@ fn err<T: std::fmt::Debug>(r: Result<T, KernelError>) -> KernelError {
 fn bad_input_gives_typed_errors() {
     use KernelErrorKind as K;
     let w = vec![0.5f32; 6];
-    assert!(matches!(err(DenseF32::from_f32(&w, 2, 2)).kind(), K::LengthMismatch { .. }));
-    assert!(matches!(err(DenseF32::from_f32(&[], 0, 3)).kind(), K::BadShape { .. }));
-    assert!(matches!(err(DenseF32::from_f32(&[], 3, 0)).kind(), K::BadShape { .. }));
-    assert!(matches!(err(DenseF16::from_f32(&w, 2, 4)).kind(), K::LengthMismatch { .. }));
-    assert!(matches!(err(DenseF32::from_f32(&w, usize::MAX, 2)).kind(), K::BadShape { .. }));
-    assert!(matches!(err(DenseF32::from_gguf(&[0; 23], 2, 3)).kind(), K::LengthMismatch { .. }));
-    assert!(matches!(err(DenseF16::from_gguf(&[0; 11], 2, 3)).kind(), K::LengthMismatch { .. }));
+    assert!(matches!(
+        err(DenseF32::from_f32(&w, 2, 2)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(DenseF32::from_f32(&[], 0, 3)).kind(),
+        K::BadShape { .. }
+    ));
+    assert!(matches!(
+        err(DenseF32::from_f32(&[], 3, 0)).kind(),
+        K::BadShape { .. }
+    ));
+    assert!(matches!(
+        err(DenseF16::from_f32(&w, 2, 4)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(DenseF32::from_f32(&w, usize::MAX, 2)).kind(),
+        K::BadShape { .. }
+    ));
+    assert!(matches!(
+        err(DenseF32::from_gguf(&[0; 23], 2, 3)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(DenseF16::from_gguf(&[0; 11], 2, 3)).kind(),
+        K::LengthMismatch { .. }
+    ));
     assert!(matches!(
         err(DenseF16::from_gguf(&[0; 12], usize::MAX / 2, 3)).kind(),
         K::BadShape { .. }
     ));
     let mut bad = w.clone();
     bad[4] = f32::NAN;
-    assert!(matches!(err(DenseF32::from_f32(&bad, 2, 3)).kind(), K::NonFinite { .. }));
-    assert!(matches!(err(DenseF16::from_f32(&bad, 2, 3)).kind(), K::NonFinite { .. }));
+    assert!(matches!(
+        err(DenseF32::from_f32(&bad, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
+    assert!(matches!(
+        err(DenseF16::from_f32(&bad, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
     bad[4] = f32::INFINITY;
-    assert!(matches!(err(DenseF32::from_gguf(&f32_bytes(&bad), 2, 3)).kind(), K::NonFinite { .. }));
+    assert!(matches!(
+        err(DenseF32::from_gguf(&f32_bytes(&bad), 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
     // 1e5 overflows f16.
     bad[4] = 1e5;
-    assert!(matches!(err(DenseF16::from_f32(&bad, 2, 3)).kind(), K::NonFinite { .. }));
+    assert!(matches!(
+        err(DenseF16::from_f32(&bad, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
     let mut hb = f16_bytes(&w);
     hb[3] = 0x7e; // element 1 becomes a NaN
-    assert!(matches!(err(DenseF16::from_gguf(&hb, 2, 3)).kind(), K::NonFinite { .. }));
+    assert!(matches!(
+        err(DenseF16::from_gguf(&hb, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
 
     let (m, k, n) = (5, 3, 2);
     let wt = Weights::F32(DenseF32::from_f32(&vec![1.0; m * k], m, k).unwrap());
@@ -263,10 +338,16 @@ fn bad_input_gives_typed_errors() {
         err(matmul_at(s, &wt, &x[1..], n, &mut out, p, 1)).kind(),
         K::LengthMismatch { .. }
     ));
-    assert!(matches!(err(matmul_at(s, &wt, &[], 0, &mut [], p, 1)).kind(), K::BadShape { .. }));
+    assert!(matches!(
+        err(matmul_at(s, &wt, &[], 0, &mut [], p, 1)).kind(),
+        K::BadShape { .. }
+    ));
     let mut xb = x.clone();
     xb[2] = f32::NEG_INFINITY;
-    assert!(matches!(err(matmul_at(s, &wt, &xb, n, &mut out, p, 1)).kind(), K::NonFinite { .. }));
+    assert!(matches!(
+        err(matmul_at(s, &wt, &xb, n, &mut out, p, 1)).kind(),
+        K::NonFinite { .. }
+    ));
     // Zero threads is treated as one.
     matmul_at(s, &wt, &x, n, &mut out, p, 0).unwrap();
     assert!(out.iter().all(|&v| v == 3.0));

@@ -39,7 +39,12 @@ fn random_tq2_0(rng: &mut Rng, m: usize, k: usize, per_block: bool) -> Vec<u8> {
     bytes
 }
 
-fn run(level: SimdLevel, w: &TernaryPanels, a: &ActI8, threads: usize) -> Vec<f32> {
+fn run(
+    level: SimdLevel,
+    w: &TernaryPanels,
+    a: &ActI8,
+    threads: usize,
+) -> Vec<f32> {
     let mut out = vec![f32::NAN; a.n() * w.m()];
     t2p_with_acts(level, w, a, &mut out, pool(), threads).unwrap();
     out
@@ -62,10 +67,9 @@ fn naive(w: &TernaryPanels, a: &ActI8) -> Vec<f64> {
             // Each product is exact in f64 and so is the sum (all terms
             // are multiples of one f32 scale), so the only rounding is the
             // final division.
-            out[t * m + r] = (0..k)
-                .map(|c| wd[r * k + c] as f64 * q[c] as f64)
-                .sum::<f64>()
-                / s;
+            out[t * m + r] =
+                (0..k).map(|c| wd[r * k + c] as f64 * q[c] as f64).sum::<f64>()
+                    / s;
         }
     }
     out
@@ -109,7 +113,11 @@ fn repack_i2s_golden_is_lossless_and_matches_bitnet_matmul() {
             .map(|b| b as i8)
             .collect();
         for t in 0..n {
-            assert_eq!(&a.row(t)[..k], &q8[t * k..(t + 1) * k], "{prefix} acts");
+            assert_eq!(
+                &a.row(t)[..k],
+                &q8[t * k..(t + 1) * k],
+                "{prefix} acts"
+            );
         }
         let want = f32s(&read_golden(&format!("{prefix}.matmul.f32.bin")));
         for level in levels() {
@@ -129,7 +137,11 @@ fn i2s_and_tq2_0_give_the_same_panels() {
     for r in 0..m {
         for b in 0..k / 256 {
             let s = r * k + b * 256;
-            pack_tq2_0_block(&codes[s..s + 256], half::f16::from_f32(0.75), &mut tq);
+            pack_tq2_0_block(
+                &codes[s..s + 256],
+                half::f16::from_f32(0.75),
+                &mut tq,
+            );
         }
     }
     let a = TernaryPanels::from_i2s(&i2s, m, k).unwrap();
@@ -202,14 +214,19 @@ fn gemv_tiling_does_not_change_results() {
 #[test]
 fn per_block_scales_match_scalar_and_naive() {
     let mut rng = Rng(3);
-    for &(m, k, n) in &[(16, 256, 1), (17, 512, 3), (40, 1024, 8), (5, 2560, 2)] {
+    for &(m, k, n) in &[(16, 256, 1), (17, 512, 3), (40, 1024, 8), (5, 2560, 2)]
+    {
         for per_block in [false, true] {
             let bytes = random_tq2_0(&mut rng, m, k, per_block);
             let w = TernaryPanels::from_tq2_0(&bytes, m, k).unwrap();
             let a = ActI8::quantize(&rng.vec(n * k), n, k).unwrap();
             let want = run(SimdLevel::Scalar, &w, &a, 1);
             for level in levels() {
-                assert_eq!(bits(&run(level, &w, &a, 3)), bits(&want), "{level}");
+                assert_eq!(
+                    bits(&run(level, &w, &a, 3)),
+                    bits(&want),
+                    "{level}"
+                );
             }
             // Integer sums are exact; each of the <= k/256 f32 steps
             // rounds once (rel. 2^-24), so 1e-5 relative to the sum of
@@ -248,7 +265,11 @@ fn batch_and_threads_do_not_change_a_row() {
             let a1 = ActI8::quantize(&x[t * k..(t + 1) * k], 1, k).unwrap();
             for threads in [1, 2] {
                 let gemv = run(level, &w, &a1, threads);
-                assert_eq!(bits(&gemv), bits(&gemm[t * m..(t + 1) * m]), "t={t}");
+                assert_eq!(
+                    bits(&gemv),
+                    bits(&gemm[t * m..(t + 1) * m]),
+                    "t={t}"
+                );
             }
         }
     }
@@ -258,17 +279,27 @@ fn batch_and_threads_do_not_change_a_row() {
 fn f32_entry_point_and_errors() {
     let mut rng = Rng(1);
     let (m, k, n) = (20, 64, 2);
-    let w = Weights::T2p(TernaryPanels::quantize_absmean(&rng.vec(m * k), m, k).unwrap());
+    let w = Weights::T2p(
+        TernaryPanels::quantize_absmean(&rng.vec(m * k), m, k).unwrap(),
+    );
     let x = rng.vec(n * k);
     let mut out = vec![0f32; n * m];
     for level in levels() {
         matmul_at(level, &w, &x, n, &mut out, pool(), 2).unwrap();
     }
-    assert!(matmul_at(SimdLevel::Scalar, &w, &x, n, &mut out[1..], pool(), 1).is_err());
-    assert!(matmul_at(SimdLevel::Scalar, &w, &x[1..], n, &mut out, pool(), 1).is_err());
+    assert!(
+        matmul_at(SimdLevel::Scalar, &w, &x, n, &mut out[1..], pool(), 1)
+            .is_err()
+    );
+    assert!(
+        matmul_at(SimdLevel::Scalar, &w, &x[1..], n, &mut out, pool(), 1)
+            .is_err()
+    );
     let mut bad = x.clone();
     bad[3] = f32::NAN;
-    assert!(matmul_at(SimdLevel::Scalar, &w, &bad, n, &mut out, pool(), 1).is_err());
+    assert!(
+        matmul_at(SimdLevel::Scalar, &w, &bad, n, &mut out, pool(), 1).is_err()
+    );
     assert!(TernaryPanels::from_tq2_0(&[0u8; 65], 1, 256).is_err());
     assert!(TernaryPanels::from_tq2_0(&[0u8; 66], 1, 255).is_err());
     assert!(TernaryPanels::from_i2s(&[0u8; 63], 1, 128).is_err());

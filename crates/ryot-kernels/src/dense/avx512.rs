@@ -118,8 +118,11 @@ where
 
 /// Panels `p0..p0+P` x tokens `t0..t0+T` (clipped to `n`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-fn tile<W, const P: usize, const T: usize>(job: &Job<'_, W>, p0: usize, t0: usize)
-where
+fn tile<W, const P: usize, const T: usize>(
+    job: &Job<'_, W>,
+    p0: usize,
+    t0: usize,
+) where
     W: DensePanels,
     W::Col: Load,
 {
@@ -127,12 +130,14 @@ where
     let nt = (job.x.n() - t0).min(T);
     let panels: [&[W::Col]; P] = std::array::from_fn(|i| job.w.panel(p0 + i));
     // Tokens past n repeat the last one (their results are not stored).
-    let xs: [&[f32]; T] = std::array::from_fn(|i| job.x.row(t0 + i.min(nt - 1)));
+    let xs: [&[f32]; T] =
+        std::array::from_fn(|i| job.x.row(t0 + i.min(nt - 1)));
     let mut total = [[_mm512_setzero_ps(); T]; P];
     let mut c0 = 0;
     while c0 < k {
         let len = CHUNK.min(k - c0);
-        let pc: [&[W::Col]; P] = std::array::from_fn(|i| &panels[i][c0..c0 + len]);
+        let pc: [&[W::Col]; P] =
+            std::array::from_fn(|i| &panels[i][c0..c0 + len]);
         let xc: [&[f32]; T] = std::array::from_fn(|i| &xs[i][c0..c0 + len]);
         let mut acc = [[_mm512_setzero_ps(); T]; P];
         for c in 0..len {

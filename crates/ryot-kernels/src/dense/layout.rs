@@ -42,9 +42,9 @@ pub(crate) fn elements(m: usize, k: usize) -> Result<usize, KernelError> {
         )));
     }
     // The panels hold m rounded up to 16 rows; check that product too.
-    m.div_ceil(PANEL_ROWS)
-        .checked_mul(PANEL_ROWS * k)
-        .ok_or_else(|| KernelError::shape(format!("m*k overflows ({m}x{k})")))?;
+    m.div_ceil(PANEL_ROWS).checked_mul(PANEL_ROWS * k).ok_or_else(|| {
+        KernelError::shape(format!("m*k overflows ({m}x{k})"))
+    })?;
     Ok(m * k)
 }
 
@@ -72,7 +72,12 @@ fn build<C: Copy, T: Copy>(
 }
 
 /// Gathers panels back into a row-major `m x k` f32 matrix.
-fn gather<C>(m: usize, k: usize, cols: &[C], get: impl Fn(&C, usize) -> f32) -> Vec<f32> {
+fn gather<C>(
+    m: usize,
+    k: usize,
+    cols: &[C],
+    get: impl Fn(&C, usize) -> f32,
+) -> Vec<f32> {
     let mut out = vec![0f32; m * k];
     for (r, row) in out.chunks_exact_mut(k).enumerate() {
         let base = (r / PANEL_ROWS) * k;
@@ -94,7 +99,11 @@ pub struct DenseF32 {
 impl DenseF32 {
     /// Repacks a row-major `m x k` matrix. NaN or infinite weights are an
     /// error ([`KernelErrorKind::NonFinite`]).
-    pub fn from_f32(w: &[f32], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_f32(
+        w: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         let len = elements(m, k)?;
         if w.len() != len {
             return Err(KernelError::len("weights", len, w.len()));
@@ -102,17 +111,31 @@ impl DenseF32 {
         if w.iter().any(|v| !v.is_finite()) {
             return Err(non_finite("weights"));
         }
-        let cols = build(m, k, ColF32([0.0; PANEL_ROWS]), |i| w[i], |c, r, v| {
-            c.0[r] = v;
-        });
+        let cols = build(
+            m,
+            k,
+            ColF32([0.0; PANEL_ROWS]),
+            |i| w[i],
+            |c, r, v| {
+                c.0[r] = v;
+            },
+        );
         Ok(DenseF32 { m, k, cols })
     }
 
     /// Repacks a GGUF F32 tensor: `m * k` little-endian f32, row-major.
-    pub fn from_gguf(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_gguf(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         let len = elements(m, k)?;
         if bytes.len() != len * 4 {
-            return Err(KernelError::len("F32 weight bytes", len * 4, bytes.len()));
+            return Err(KernelError::len(
+                "F32 weight bytes",
+                len * 4,
+                bytes.len(),
+            ));
         }
         let get = |i: usize| {
             let b = &bytes[4 * i..4 * i + 4];
@@ -170,7 +193,11 @@ impl DenseF16 {
     /// Rounds a row-major `m x k` f32 matrix to f16 (nearest even, as
     /// ggml's `GGML_FP32_TO_FP16`) and repacks it. NaN or infinite inputs,
     /// and values that overflow f16, are an error.
-    pub fn from_f32(w: &[f32], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_f32(
+        w: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         let len = elements(m, k)?;
         if w.len() != len {
             return Err(KernelError::len("weights", len, w.len()));
@@ -184,12 +211,21 @@ impl DenseF16 {
 
     /// Repacks a GGUF F16 tensor: `m * k` little-endian f16, row-major.
     /// NaN or infinite weights are an error.
-    pub fn from_gguf(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_gguf(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         let len = elements(m, k)?;
         if bytes.len() != len * 2 {
-            return Err(KernelError::len("F16 weight bytes", len * 2, bytes.len()));
+            return Err(KernelError::len(
+                "F16 weight bytes",
+                len * 2,
+                bytes.len(),
+            ));
         }
-        let get = |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
+        let get =
+            |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
         if (0..len).any(|i| !f16::from_bits(get(i)).is_finite()) {
             return Err(non_finite("weights"));
         }
@@ -222,7 +258,9 @@ impl DenseF16 {
 
     /// The weights as a row-major `m x k` f32 matrix (exact conversion).
     pub fn dequantize(&self) -> Vec<f32> {
-        gather(self.m, self.k, &self.cols, |c, r| f16::from_bits(c.0[r]).to_f32())
+        gather(self.m, self.k, &self.cols, |c, r| {
+            f16::from_bits(c.0[r]).to_f32()
+        })
     }
 
     /// The `k` columns of panel `p`.

@@ -54,9 +54,15 @@ pub(crate) struct ActF32 {
 
 impl ActF32 {
     /// Checks and copies `x` (`n` rows of `k`).
-    pub(crate) fn new(x: &[f32], n: usize, k: usize) -> Result<Self, KernelError> {
+    pub(crate) fn new(
+        x: &[f32],
+        n: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         if n == 0 {
-            return Err(KernelError::shape("activations need n >= 1 (got n = 0)"));
+            return Err(KernelError::shape(
+                "activations need n >= 1 (got n = 0)",
+            ));
         }
         let total = n.checked_mul(k).ok_or_else(|| {
             KernelError::shape(format!("n*k overflows (n = {n}, k = {k})"))
@@ -174,6 +180,10 @@ impl Kernel for DenseF32 {
         self.panels()
     }
 
+    fn weight_bytes(&self) -> usize {
+        self.stored_bytes()
+    }
+
     fn run(
         &self,
         level: SimdLevel,
@@ -202,6 +212,10 @@ impl Kernel for DenseF16 {
 
     fn units(&self) -> usize {
         self.panels()
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.stored_bytes()
     }
 
     fn run(

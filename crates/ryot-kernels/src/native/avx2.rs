@@ -124,7 +124,8 @@ impl BlockDot for Tq2 {
                 for (h, &xh) in x.iter().enumerate() {
                     let c = _mm256_and_si256(shr2(xh, l), mask);
                     for (a, p) in acc.iter_mut().zip(acts) {
-                        let q = _mm256_loadu_si256(p.add(64 * l + 32 * h).cast());
+                        let q =
+                            _mm256_loadu_si256(p.add(64 * l + 32 * h).cast());
                         *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(c, q));
                     }
                 }
@@ -163,7 +164,8 @@ impl BlockDot for Tq1 {
                     let m2 = _mm256_cmpgt_epi8(*rh, hi);
                     let c = _mm256_sub_epi8(_mm256_sub_epi8(zero, m1), m2);
                     for (a, p) in acc.iter_mut().zip(acts) {
-                        let q = _mm256_loadu_si256(p.add(64 * n + 32 * h).cast());
+                        let q =
+                            _mm256_loadu_si256(p.add(64 * n + 32 * h).cast());
                         *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(c, q));
                     }
                     if n < 4 {
@@ -177,7 +179,8 @@ impl BlockDot for Tq1 {
 
 /// `R` rows from `r0` (rows at or past `rend` repeat `rend - 1` and are
 /// not stored) x `T` tokens from `t0` (likewise clipped to `n`).
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
     job: &Job<'_>,
     r0: usize,
@@ -197,11 +200,7 @@ fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
         std::array::from_fn(|i| job.acts.perm(t0 + i.min(nt - 1)).as_ptr());
     let lane_t = |j: usize| t0 + (j % T).min(nt - 1);
     let scales: [f32; 8] = std::array::from_fn(|j| job.act_scale(lane_t(j)));
-    // SAFETY (all blocks below): AVX2 and F16C are enabled in every caller
-    // of this inlined function; `rowp[r] + b * BYTES` is block b of a row
-    // < m, with 64 readable bytes from it (the tensor is followed by 64
-    // padding bytes); `actp[t] + b * ACT` is inside token t's rearranged
-    // row, which holds `blocks * ACT` bytes; the arrays hold 8 lanes.
+    // SAFETY: `scales` holds 8 f32s.
     let act = unsafe { _mm256_loadu_ps(scales.as_ptr()) };
     let mut f = _mm256_setzero_ps();
     for b in 0..w.blocks() {
@@ -209,14 +208,20 @@ fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
         let ap: [*const i8; T] =
             std::array::from_fn(|i| actp[i].wrapping_add(b * F::ACT));
         for (p, a) in rowp.iter().zip(acc.iter_mut()) {
+            // SAFETY: AVX2 is enabled here; `p + b * BYTES` is block b of
+            // a row < m, with 64 readable bytes from it (the tensor is
+            // followed by 64 padding bytes); `ap[t]` is block b's part of
+            // token t's rearranged row (`blocks * ACT` bytes).
             unsafe { F::dot::<T>(p.add(b * F::BYTES), &ap, a) };
         }
         let isum = reduce8_i16(std::array::from_fn(|j| acc[j / T][j % T]));
         let gs: [i32; 8] = std::array::from_fn(|j| job.acts.gsum(b, lane_t(j)));
         let dh: [u16; 8] = std::array::from_fn(|j| {
             let o = b * F::BYTES + F::BYTES - 2;
+            // SAFETY: the last two bytes of block b of a row < m.
             unsafe { rowp[j / T].add(o).cast::<u16>().read_unaligned() }
         });
+        // SAFETY: `gs` holds 8 i32s, `dh` 8 u16s.
         let (gs, d) = unsafe {
             (
                 _mm256_loadu_si256(gs.as_ptr().cast()),
@@ -231,7 +236,8 @@ fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
 
 /// Writes lane `r*T + t` of `f` to row `r0 + r`, token `t0 + t`, for the
 /// `nr` valid rows and `nt` valid tokens.
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn store<const R: usize, const T: usize>(
     job: &Job<'_>,
     f: __m256,
@@ -241,7 +247,7 @@ fn store<const R: usize, const T: usize>(
     nt: usize,
 ) {
     let mut lanes = [0f32; 8];
-    // SAFETY: `lanes` holds 8 f32s; AVX is enabled in every caller.
+    // SAFETY: `lanes` holds 8 f32s.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), f) };
     for t in 0..nt {
         let col: [f32; R] = std::array::from_fn(|r| lanes[r * T + t]);
@@ -280,7 +286,8 @@ fn i2s(job: &Job<'_>, rows: Range<usize>) {
 }
 
 /// I2_S rows `r0..r0+R` x tokens `t0..t0+T`, clipped as in [`tq_tile`].
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn i2s_tile<const R: usize, const T: usize>(
     job: &Job<'_>,
     r0: usize,
@@ -313,7 +320,7 @@ fn i2s_tile<const R: usize, const T: usize>(
             // Group g's activations: 256-column chunk g/2, half g%2.
             let ao = (g / 2) * TQ_BLOCK + (g % 2) * 32;
             for (p, a) in rowp.iter().zip(acc.iter_mut()) {
-                // SAFETY: AVX2 is enabled in every caller; group g < groups
+                // SAFETY: AVX2 is enabled here; group g < groups
                 // of a row < m is 32 readable bytes; `actp[t] + ao + 64s +
                 // 32` stays inside token t's rearranged row (a multiple of
                 // 256 bytes covering every group).
@@ -322,8 +329,12 @@ fn i2s_tile<const R: usize, const T: usize>(
                     for s in 0..4 {
                         let c = _mm256_and_si256(shr2(x, 3 - s), mask);
                         for (at, ap) in a.iter_mut().zip(&actp) {
-                            let q = _mm256_loadu_si256(ap.add(ao + 64 * s).cast());
-                            *at = _mm256_add_epi16(*at, _mm256_maddubs_epi16(c, q));
+                            let q =
+                                _mm256_loadu_si256(ap.add(ao + 64 * s).cast());
+                            *at = _mm256_add_epi16(
+                                *at,
+                                _mm256_maddubs_epi16(c, q),
+                            );
                         }
                     }
                 }
@@ -336,9 +347,12 @@ fn i2s_tile<const R: usize, const T: usize>(
         }
     }
     let isum = reduce8_i32(acc32);
-    // SAFETY: the arrays hold 8 lanes; AVX is enabled in every caller.
+    // SAFETY: the arrays hold 8 lanes.
     let (act, gs) = unsafe {
-        (_mm256_loadu_ps(scales.as_ptr()), _mm256_loadu_si256(gs.as_ptr().cast()))
+        (
+            _mm256_loadu_ps(scales.as_ptr()),
+            _mm256_loadu_si256(gs.as_ptr().cast()),
+        )
     };
     let d = _mm256_set1_ps(w.i2s_scale());
     let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, gs));
@@ -350,7 +364,8 @@ fn i2s_tile<const R: usize, const T: usize>(
 }
 
 /// `x >> 2j` in 16-bit lanes (callers mask each byte with 3).
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn shr2(x: __m256i, j: usize) -> __m256i {
     match j {
         0 => x,
@@ -362,7 +377,8 @@ fn shr2(x: __m256i, j: usize) -> __m256i {
 
 /// Lane `j` (i32) = the sum of the 16 i16 lanes of `a[j]`, for sums whose
 /// pairs and quads fit in i16 (see the module doc).
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn reduce8_i16(a: [__m256i; 8]) -> __m256i {
     let ones = _mm256_set1_epi16(1);
     // Per 128-bit half: hadd(x, y) = 4 pair sums of x, then 4 of y.
@@ -378,7 +394,8 @@ fn reduce8_i16(a: [__m256i; 8]) -> __m256i {
 }
 
 /// Lane `j` = the sum of the 8 i32 lanes of `a[j]`.
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn reduce8_i32(a: [__m256i; 8]) -> __m256i {
     let h01 = _mm256_hadd_epi32(a[0], a[1]);
     let h23 = _mm256_hadd_epi32(a[2], a[3]);
@@ -390,7 +407,8 @@ fn reduce8_i32(a: [__m256i; 8]) -> __m256i {
 }
 
 /// `[x0..x3 | x0'..x3']`, `[y0..y3 | y0'..y3']` -> `[x+x', y+y']`.
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn combine_halves(w0: __m256i, w1: __m256i) -> __m256i {
     let lo = _mm256_permute2x128_si256::<0x20>(w0, w1);
     let hi = _mm256_permute2x128_si256::<0x31>(w0, w1);

@@ -66,7 +66,6 @@ pub(crate) const TQ1_ACT: usize = 320;
 /// Activations prepared for one weight tensor: the quantized tokens, the
 /// same values rearranged for the SIMD kernels, and the activation sums of
 /// every scale group.
-#[derive(Clone, Debug)]
 pub(crate) struct NativeActs {
     /// The quantized tokens.
     pub(crate) a: ActI8,
@@ -211,48 +210,18 @@ pub(crate) fn run(level: SimdLevel, job: &Job<'_>, units: Range<usize>) {
     }
 }
 
-/// The three native weight types (sealed: implemented only here).
-pub trait NativeTernary: sealed::Sealed {}
-
-mod sealed {
-    /// Gives the kernels the tensor behind a public weight type.
-    pub trait Sealed: Sync {
-        /// The tensor.
-        fn tensor(&self) -> &super::Tensor;
-    }
-}
-
-impl sealed::Sealed for Tq2_0 {
-    fn tensor(&self) -> &Tensor {
-        &self.0
-    }
-}
-impl sealed::Sealed for Tq1_0 {
-    fn tensor(&self) -> &Tensor {
-        &self.0
-    }
-}
-impl sealed::Sealed for I2s {
-    fn tensor(&self) -> &Tensor {
-        &self.0
-    }
-}
-impl NativeTernary for Tq2_0 {}
-impl NativeTernary for Tq1_0 {}
-impl NativeTernary for I2s {}
-
-/// Native ternary weights times already-quantized activations (`out` is
-/// `a.n() x w.m()`, token-major), at `level`, on `threads` workers.
-pub fn with_acts<W: NativeTernary>(
+/// Native weights times already-quantized activations (`out` is `a.n()
+/// x w.m`, token-major), at `level`, on `threads` workers.
+pub(crate) fn with_acts(
     level: SimdLevel,
-    w: &W,
+    w: &Tensor,
     a: &ActI8,
     out: &mut [f32],
     pool: &ThreadPool,
     threads: usize,
 ) -> Result<(), KernelError> {
-    let acts = NativeActs::new(w.tensor(), a.clone())?;
-    drive(level, &Native(w.tensor()), &acts, out, pool, threads)
+    let acts = NativeActs::new(w, a.clone())?;
+    drive(level, &Native(w), &acts, out, pool, threads)
 }
 
 /// The [`Kernel`] of any native tensor.
@@ -265,7 +234,11 @@ impl Kernel for Native<'_> {
         self.0.m
     }
 
-    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<NativeActs, KernelError> {
+    fn prepare_acts(
+        &self,
+        x: &[f32],
+        n: usize,
+    ) -> Result<NativeActs, KernelError> {
         NativeActs::new(self.0, ActI8::quantize(x, n, self.0.k)?)
     }
 
@@ -275,6 +248,10 @@ impl Kernel for Native<'_> {
 
     fn units(&self) -> usize {
         self.0.m.div_ceil(UNIT_ROWS)
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.0.stored_bytes()
     }
 
     fn run(

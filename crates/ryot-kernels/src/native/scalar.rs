@@ -22,7 +22,11 @@ fn dot(codes: &[u8], q: &[i8]) -> i32 {
     codes.iter().zip(q).map(|(&c, &q)| c as i32 * q as i32).sum()
 }
 
-fn tq(job: &Job<'_>, rows: Range<usize>, decode: fn(&[u8], &mut [u8; TQ_BLOCK])) {
+fn tq(
+    job: &Job<'_>,
+    rows: Range<usize>,
+    decode: fn(&[u8], &mut [u8; TQ_BLOCK]),
+) {
     let n = job.n();
     let mut acc = vec![0f32; n];
     let mut codes = [0u8; TQ_BLOCK];
@@ -50,7 +54,8 @@ fn i2s(job: &Job<'_>, rows: Range<usize>) {
     for r in rows {
         let codes = job.w.row_codes(r);
         for t in 0..job.n() {
-            let isum = dot(&codes, &job.acts.a.row(t)[..k]) - job.acts.gsum(0, t);
+            let isum =
+                dot(&codes, &job.acts.a.row(t)[..k]) - job.acts.gsum(0, t);
             let v = 0.0 + isum as f32 / job.act_scale(t) * scale;
             job.out.write_rows(t, r, &[v]);
         }

@@ -18,7 +18,11 @@
 
 use std::fmt;
 
+use ryot_pool::ThreadPool;
+
+use crate::act::ActI8;
 use crate::error::{KernelError, KernelErrorKind};
+use crate::isa::SimdLevel;
 use crate::ternary::{
     I2S_GROUP, TQ_BLOCK, TQ1_0_BYTES, TQ2_0_BYTES, i2s_code, tq_block_scale,
     tq1_0_block_codes, tq2_0_block_codes,
@@ -49,15 +53,6 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    /// The name used in tables and JSON.
-    pub(crate) const fn name(self) -> &'static str {
-        match self {
-            Format::Tq2_0 => "tq2_0",
-            Format::Tq1_0 => "tq1_0",
-            Format::I2s => "i2_s",
-        }
-    }
-
     /// The name used in error messages (the file format's spelling).
     const fn file_name(self) -> &'static str {
         match self {
@@ -125,7 +120,9 @@ impl Tensor {
                  k = {k})"
             )));
         }
-        if k > MAX_K || m.checked_mul(k).is_none_or(|mk| mk > isize::MAX as usize / 4) {
+        if k > MAX_K
+            || m.checked_mul(k).is_none_or(|mk| mk > isize::MAX as usize / 4)
+        {
             return Err(KernelError::shape(format!(
                 "{m} x {k} is too large (k <= {MAX_K})"
             )));
@@ -139,12 +136,18 @@ impl Tensor {
             }));
         }
         let expected = match fmt {
-            Format::Tq2_0 | Format::Tq1_0 => m * (k / block) * fmt.block_bytes(),
+            Format::Tq2_0 | Format::Tq1_0 => {
+                m * (k / block) * fmt.block_bytes()
+            }
             // The codes, the f32 tensor scale and 28 unused bytes.
             Format::I2s => m * k / 4 + 32,
         };
         if bytes.len() != expected {
-            return Err(KernelError::len("weight bytes", expected, bytes.len()));
+            return Err(KernelError::len(
+                "weight bytes",
+                expected,
+                bytes.len(),
+            ));
         }
         let mut buf = vec![Chunk([0; 64]); (expected + PAD).div_ceil(64)];
         let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
@@ -229,7 +232,9 @@ impl Tensor {
             }
             Format::I2s => {
                 let codes = &self.bytes()[..self.m * self.k / 4];
-                out.extend((0..self.k).map(|c| i2s_code(codes, r * self.k + c)));
+                out.extend(
+                    (0..self.k).map(|c| i2s_code(codes, r * self.k + c)),
+                );
             }
         }
         out
@@ -282,6 +287,19 @@ macro_rules! accessors {
             pub fn dequantize(&self) -> Vec<f32> {
                 self.0.dequantize()
             }
+            /// These weights times already-quantized activations (`out`
+            /// is `a.n() x m`, token-major), at `level`, on `threads`
+            /// workers of `pool`.
+            pub fn matmul_acts(
+                &self,
+                level: SimdLevel,
+                a: &ActI8,
+                out: &mut [f32],
+                pool: &ThreadPool,
+                threads: usize,
+            ) -> Result<(), KernelError> {
+                super::with_acts(level, &self.0, a, out, pool, threads)
+            }
         }
     };
 }
@@ -295,7 +313,11 @@ pub struct Tq2_0(pub(crate) Tensor);
 impl Tq2_0 {
     /// Takes a GGUF TQ2_0 tensor of `m` rows of `k` (`k % 256 == 0`,
     /// `bytes.len() == m * k/256 * 66`).
-    pub fn from_gguf(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_gguf(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         Tensor::new(Format::Tq2_0, bytes, m, k).map(Tq2_0)
     }
 }
@@ -310,7 +332,11 @@ pub struct Tq1_0(pub(crate) Tensor);
 impl Tq1_0 {
     /// Takes a GGUF TQ1_0 tensor of `m` rows of `k` (`k % 256 == 0`,
     /// `bytes.len() == m * k/256 * 54`).
-    pub fn from_gguf(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_gguf(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         Tensor::new(Format::Tq1_0, bytes, m, k).map(Tq1_0)
     }
 }
@@ -326,7 +352,11 @@ pub struct I2s(pub(crate) Tensor);
 impl I2s {
     /// Takes an I2_S tensor of `m` rows of `k` (`k % 128 == 0`,
     /// `bytes.len() == m*k/4 + 32`).
-    pub fn from_gguf(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_gguf(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         Tensor::new(Format::I2s, bytes, m, k).map(I2s)
     }
 

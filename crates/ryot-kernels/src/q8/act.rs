@@ -43,7 +43,11 @@ impl ActQ8_0 {
     /// Quantizes `x` (`n` rows of `k`, row-major) at the dispatched SIMD
     /// level. `k` must be a multiple of 32; NaN or infinite inputs are an
     /// error.
-    pub fn quantize(x: &[f32], n: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn quantize(
+        x: &[f32],
+        n: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         Self::quantize_at(crate::isa::level(), x, n, k)
     }
 

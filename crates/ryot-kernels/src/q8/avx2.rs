@@ -84,11 +84,17 @@ fn tokens<B: QBlock, const P: usize>(job: &Job<'_, B>, p: usize, n: usize) {
 
 /// Panels `p0..p0+P` x tokens `t0..t0+T` (clipped to `n`).
 #[target_feature(enable = "avx2,fma,f16c")]
-fn tile<B: QBlock, const P: usize, const T: usize>(job: &Job<'_, B>, p0: usize, t0: usize) {
+fn tile<B: QBlock, const P: usize, const T: usize>(
+    job: &Job<'_, B>,
+    p0: usize,
+    t0: usize,
+) {
     let nb = job.w.blocks();
     let nt = (job.a.n() - t0).min(T);
-    let lines: [&[Line]; P] = std::array::from_fn(|i| job.w.panel_lines(p0 + i));
-    let scales: [&[Scales16]; P] = std::array::from_fn(|i| job.w.panel_scales(p0 + i));
+    let lines: [&[Line]; P] =
+        std::array::from_fn(|i| job.w.panel_lines(p0 + i));
+    let scales: [&[Scales16]; P] =
+        std::array::from_fn(|i| job.w.panel_scales(p0 + i));
     // Tokens past n repeat the last one (their results are not stored).
     let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
     let xq: [&[[i8; BLOCK]]; T] =
@@ -97,8 +103,9 @@ fn tile<B: QBlock, const P: usize, const T: usize>(job: &Job<'_, B>, p0: usize, 
     let xsum: [&[i32]; T] = std::array::from_fn(|i| job.a.sums(tok[i]));
     let mut facc = [[[_mm256_setzero_ps(); 2]; T]; P];
     for b in 0..nb {
-        let bl: [&[Line]; P] =
-            std::array::from_fn(|i| &lines[i][b * B::LINES..(b + 1) * B::LINES]);
+        let bl: [&[Line]; P] = std::array::from_fn(|i| {
+            &lines[i][b * B::LINES..(b + 1) * B::LINES]
+        });
         let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &xq[i][b]);
         let isum = match B::KIND {
             Kind::Q8_0 => isums_q8_0::<P, T>(&bl, &xb),
@@ -112,7 +119,10 @@ fn tile<B: QBlock, const P: usize, const T: usize>(job: &Job<'_, B>, p0: usize, 
             // SAFETY: a Scales16 is 32 bytes, 32-byte aligned, so both
             // 16-byte halves are aligned and in bounds.
             unsafe {
-                [_mm256_cvtph_ps(_mm_load_si128(sp)), _mm256_cvtph_ps(_mm_load_si128(sp.add(1)))]
+                [
+                    _mm256_cvtph_ps(_mm_load_si128(sp)),
+                    _mm256_cvtph_ps(_mm_load_si128(sp.add(1))),
+                ]
             }
         });
         for ti in 0..T {
@@ -244,9 +254,18 @@ fn isums_q8_0<const P: usize, const T: usize>(
 /// # Panics
 /// If AVX2 is unavailable or the lengths disagree (`x.len() == qs.len() ==
 /// 32 * d.len() == 32 * sums.len()`); callers check both.
-pub(crate) fn quantize_acts(x: &[f32], qs: &mut [i8], d: &mut [f16], sums: &mut [i32]) {
+pub(crate) fn quantize_acts(
+    x: &[f32],
+    qs: &mut [i8],
+    d: &mut [f16],
+    sums: &mut [i32],
+) {
     assert!(crate::isa::SimdLevel::Avx2.is_available());
-    assert!(x.len() == qs.len() && x.len() == BLOCK * d.len() && d.len() == sums.len());
+    assert!(
+        x.len() == qs.len()
+            && x.len() == BLOCK * d.len()
+            && d.len() == sums.len()
+    );
     // SAFETY: the CPU supports AVX2, FMA and F16C (asserted above).
     unsafe { quantize_impl(x, qs, d, sums) }
 }
@@ -259,21 +278,32 @@ fn quantize_impl(x: &[f32], qs: &mut [i8], d: &mut [f16], sums: &mut [i32]) {
     for (((xb, qb), db), sb) in xs.iter().zip(qs).zip(d).zip(sums) {
         let p = xb.as_ptr();
         // SAFETY: xb holds 32 f32s; 8i + 8 <= 32.
-        let v: [__m256; 4] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(p.add(8 * i)) });
+        let v: [__m256; 4] =
+            std::array::from_fn(|i| unsafe { _mm256_loadu_ps(p.add(8 * i)) });
         let mut amax = _mm256_andnot_ps(sign, v[0]);
         for vi in &v[1..] {
             amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, *vi));
         }
-        let m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps::<1>(amax));
+        let m = _mm_max_ps(
+            _mm256_castps256_ps128(amax),
+            _mm256_extractf128_ps::<1>(amax),
+        );
         let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         let m = _mm_max_ss(m, _mm_movehdup_ps(m));
         let scale = _mm_cvtss_f32(m) / 127.0;
         let id = if scale != 0.0 { 1.0 / scale } else { 0.0 };
         *db = f16::from_f32(scale);
         let idv = _mm256_set1_ps(id);
-        let q: [__m256i; 4] = std::array::from_fn(|i| round_away(_mm256_mul_ps(v[i], idv)));
-        let s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+        let q: [__m256i; 4] =
+            std::array::from_fn(|i| round_away(_mm256_mul_ps(v[i], idv)));
+        let s = _mm256_add_epi32(
+            _mm256_add_epi32(q[0], q[1]),
+            _mm256_add_epi32(q[2], q[3]),
+        );
+        let s = _mm_add_epi32(
+            _mm256_castsi256_si128(s),
+            _mm256_extracti128_si256::<1>(s),
+        );
         let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
         let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
         *sb = _mm_cvtsi128_si32(s);
@@ -281,7 +311,10 @@ fn quantize_impl(x: &[f32], qs: &mut [i8], d: &mut [f16], sums: &mut [i32]) {
         let a = _mm256_packs_epi32(q[0], q[1]);
         let b = _mm256_packs_epi32(q[2], q[3]);
         let c = _mm256_packs_epi16(a, b);
-        let c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        let c = _mm256_permutevar8x32_epi32(
+            c,
+            _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+        );
         // SAFETY: qb holds 32 bytes.
         unsafe { _mm256_storeu_si256(qb.as_mut_ptr().cast::<__m256i>(), c) };
     }
@@ -295,14 +328,18 @@ fn round_away(y: __m256) -> __m256i {
     // `quantize_impl`); no memory is touched.
     unsafe {
         let sign = _mm256_set1_ps(-0.0);
-        let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
+        let t =
+            _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
         // y - trunc(y) is exact; round away when its magnitude is >= 0.5.
         let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(y, t));
         let up = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, _mm256_set1_ps(0.5));
         let one = _mm256_or_ps(_mm256_set1_ps(1.0), _mm256_and_ps(y, sign));
         let r = _mm256_add_ps(t, _mm256_and_ps(up, one));
         let r = _mm256_and_ps(r, _mm256_cmp_ps::<_CMP_ORD_Q>(r, r));
-        let r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-128.0)), _mm256_set1_ps(127.0));
+        let r = _mm256_min_ps(
+            _mm256_max_ps(r, _mm256_set1_ps(-128.0)),
+            _mm256_set1_ps(127.0),
+        );
         _mm256_cvttps_epi32(r)
     }
 }

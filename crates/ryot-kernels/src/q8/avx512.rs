@@ -79,11 +79,17 @@ fn tokens<B: QBlock, const P: usize>(job: &Job<'_, B>, p: usize, n: usize) {
 
 /// Panels `p0..p0+P` x tokens `t0..t0+T` (clipped to `n`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-fn tile<B: QBlock, const P: usize, const T: usize>(job: &Job<'_, B>, p0: usize, t0: usize) {
+fn tile<B: QBlock, const P: usize, const T: usize>(
+    job: &Job<'_, B>,
+    p0: usize,
+    t0: usize,
+) {
     let nb = job.w.blocks();
     let nt = (job.a.n() - t0).min(T);
-    let lines: [&[Line]; P] = std::array::from_fn(|i| job.w.panel_lines(p0 + i));
-    let scales: [&[Scales16]; P] = std::array::from_fn(|i| job.w.panel_scales(p0 + i));
+    let lines: [&[Line]; P] =
+        std::array::from_fn(|i| job.w.panel_lines(p0 + i));
+    let scales: [&[Scales16]; P] =
+        std::array::from_fn(|i| job.w.panel_scales(p0 + i));
     // Tokens past n repeat the last one (their results are not stored).
     let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
     let xq: [&[[i8; BLOCK]]; T] =
@@ -92,8 +98,9 @@ fn tile<B: QBlock, const P: usize, const T: usize>(job: &Job<'_, B>, p0: usize, 
     let xsum: [&[i32]; T] = std::array::from_fn(|i| job.a.sums(tok[i]));
     let mut facc = [[_mm512_setzero_ps(); T]; P];
     for b in 0..nb {
-        let bl: [&[Line]; P] =
-            std::array::from_fn(|i| &lines[i][b * B::LINES..(b + 1) * B::LINES]);
+        let bl: [&[Line]; P] = std::array::from_fn(|i| {
+            &lines[i][b * B::LINES..(b + 1) * B::LINES]
+        });
         let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &xq[i][b]);
         let s: [i32; T] = std::array::from_fn(|i| xsum[i][b]);
         let isum = match B::KIND {

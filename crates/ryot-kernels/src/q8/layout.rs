@@ -44,12 +44,12 @@ pub const BLOCK: usize = QK;
 /// rows x 4 code pairs (Q4_0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, align(64))]
-pub(crate) struct Line(pub(crate) [u8; 64]);
+pub struct Line(pub(crate) [u8; 64]);
 
 /// The f16 scales of 16 rows for one block, 32-byte aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, align(32))]
-pub(crate) struct Scales16(pub(crate) [u16; PANEL_ROWS]);
+pub struct Scales16(pub(crate) [u16; PANEL_ROWS]);
 
 /// A GGUF block type the layout can hold: [`BlockQ8_0`] or [`BlockQ4_0`].
 pub trait QBlock: sealed::Format {}
@@ -58,7 +58,7 @@ impl QBlock for BlockQ4_0 {}
 
 /// Which inner loop a block type needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// Q8_0: 8 lines of `code + 128` per block.
     Q8_0,
     /// Q4_0: 4 lines of nibble pairs per block.
@@ -72,19 +72,19 @@ pub(crate) mod sealed {
     pub trait Format: Pod + std::fmt::Debug {
         const TYPE: QuantType;
         const KIND: Kind;
-    const NAME: &'static str;
-    /// Lines per (panel, block).
-    const LINES: usize;
-    /// The byte a padding row gets (codes meaning 0).
-    const PAD: u8;
-    fn d(&self) -> f16;
-    /// Writes row `r`'s share of the block's lines.
-    fn scatter(&self, lines: &mut [Line], r: usize);
-    /// Reads row `r`'s block back.
-    fn gather(lines: &[Line], r: usize, d: f16) -> Self;
-    /// `x = d * code`, in ggml's float order.
-    fn decode(&self, y: &mut [f32]);
-}
+        const NAME: &'static str;
+        /// Lines per (panel, block).
+        const LINES: usize;
+        /// The byte a padding row gets (codes meaning 0).
+        const PAD: u8;
+        fn d(&self) -> f16;
+        /// Writes row `r`'s share of the block's lines.
+        fn scatter(&self, lines: &mut [Line], r: usize);
+        /// Reads row `r`'s block back.
+        fn gather(lines: &[Line], r: usize, d: f16) -> Self;
+        /// `x = d * code`, in ggml's float order.
+        fn decode(&self, y: &mut [f32]);
+    }
 }
 
 use sealed::Format;
@@ -133,7 +133,8 @@ impl Format for BlockQ4_0 {
     }
     fn scatter(&self, lines: &mut [Line], r: usize) {
         for (v, line) in lines.iter_mut().enumerate() {
-            line.0[4 * r..4 * r + 4].copy_from_slice(&self.qs[4 * v..4 * v + 4]);
+            line.0[4 * r..4 * r + 4]
+                .copy_from_slice(&self.qs[4 * v..4 * v + 4]);
         }
     }
     fn gather(lines: &[Line], r: usize, d: f16) -> Self {
@@ -153,7 +154,6 @@ impl Format for BlockQ4_0 {
         }
     }
 }
-
 
 /// Q8_0 or Q4_0 weights (`m` rows of `k`, `k` a multiple of 32) in the
 /// interleaved 16-row layout (see [the module doc](self)).
@@ -180,7 +180,11 @@ impl<B: QBlock> QPanels<B> {
     /// `k` not a multiple of 32 ([`KernelErrorKind::NotBlockMultiple`]), a
     /// wrong byte count ([`KernelErrorKind::LengthMismatch`]), a NaN or
     /// infinite block scale ([`KernelErrorKind::NonFinite`]).
-    pub fn from_gguf(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_gguf(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         if m == 0 || k == 0 {
             return Err(KernelError::shape(format!(
                 "weights need m >= 1 and k >= 1 (got m = {m}, k = {k})"
@@ -195,7 +199,12 @@ impl<B: QBlock> QPanels<B> {
         }
         let nb = k / BLOCK;
         let panels = m.div_ceil(PANEL_ROWS);
-        let overflow = || KernelError::shape(format!("{} tensor {m}x{k} is too large", B::NAME));
+        let overflow = || {
+            KernelError::shape(format!(
+                "{} tensor {m}x{k} is too large",
+                B::NAME
+            ))
+        };
         let want = m
             .checked_mul(nb)
             .and_then(|blocks| blocks.checked_mul(size_of::<B>()))
@@ -229,7 +238,11 @@ impl<B: QBlock> QPanels<B> {
 
     /// Quantizes a row-major `m x k` f32 matrix with llama.cpp's reference
     /// quantizer (`ryot_quant::quantize`) and repacks it.
-    pub fn quantize(w: &[f32], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn quantize(
+        w: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         if m == 0 || k == 0 || k % BLOCK != 0 {
             // Let from_gguf report the shape problem.
             return Self::from_gguf(&[], m, k);
@@ -255,7 +268,8 @@ impl<B: QBlock> QPanels<B> {
 
     /// Bytes a full pass reads (codes and scales, padding rows included).
     pub fn stored_bytes(&self) -> usize {
-        self.lines.len() * size_of::<Line>() + self.scales.len() * size_of::<Scales16>()
+        self.lines.len() * size_of::<Line>()
+            + self.scales.len() * size_of::<Scales16>()
     }
 
     /// Row `row`'s block `b`, rebuilt from the layout.

@@ -77,7 +77,11 @@ impl<B: QBlock> Job<'_, B> {
 }
 
 /// Runs panels `panels` of `job` at `level`.
-pub(crate) fn run<B: QBlock>(level: SimdLevel, job: &Job<'_, B>, panels: Range<usize>) {
+pub(crate) fn run<B: QBlock>(
+    level: SimdLevel,
+    job: &Job<'_, B>,
+    panels: Range<usize>,
+) {
     match level {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
@@ -96,7 +100,11 @@ impl<B: QBlock> Kernel for QPanels<B> {
         QPanels::m(self)
     }
 
-    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<ActQ8_0, KernelError> {
+    fn prepare_acts(
+        &self,
+        x: &[f32],
+        n: usize,
+    ) -> Result<ActQ8_0, KernelError> {
         ActQ8_0::quantize(x, n, self.k())
     }
 
@@ -108,7 +116,17 @@ impl<B: QBlock> Kernel for QPanels<B> {
         self.panels()
     }
 
-    fn run(&self, level: SimdLevel, acts: &ActQ8_0, units: Range<usize>, out: &OutMatrix<'_>) {
+    fn weight_bytes(&self) -> usize {
+        self.stored_bytes()
+    }
+
+    fn run(
+        &self,
+        level: SimdLevel,
+        acts: &ActQ8_0,
+        units: Range<usize>,
+        out: &OutMatrix<'_>,
+    ) {
         run(level, &Job { w: self, a: acts, out }, units);
     }
 }

@@ -90,7 +90,8 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
             while c < run_end {
                 if T == 1 && job.prefetch > 0 {
                     for lines in &panels {
-                        let ahead = lines.as_ptr().wrapping_add(c + job.prefetch);
+                        let ahead =
+                            lines.as_ptr().wrapping_add(c + job.prefetch);
                         // A prefetch is a hint that never faults, even past
                         // the panel's end (wrapping_add keeps the pointer
                         // arithmetic defined).
@@ -101,7 +102,9 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                     let ptr = panels[i][c].0.as_ptr().cast::<__m256i>();
                     // SAFETY: a Line is 64 bytes, 64-byte aligned, so both
                     // 32-byte halves are aligned and in bounds.
-                    unsafe { [_mm256_load_si256(ptr), _mm256_load_si256(ptr.add(1))] }
+                    unsafe {
+                        [_mm256_load_si256(ptr), _mm256_load_si256(ptr.add(1))]
+                    }
                 });
                 for j in 0..4 {
                     let wj: [[__m256i; 2]; P] = std::array::from_fn(|i| {
@@ -144,7 +147,8 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                     let s = _mm256_sub_epi32(acc32[pi][ti][h], gsum);
                     let f = _mm256_cvtepi32_ps(s);
                     // SAFETY: ws holds 16 f32s; h*8 + 8 <= 16.
-                    let wsv = unsafe { _mm256_loadu_ps(ws.as_ptr().add(h * 8)) };
+                    let wsv =
+                        unsafe { _mm256_loadu_ps(ws.as_ptr().add(h * 8)) };
                     let v = _mm256_mul_ps(_mm256_div_ps(f, act), wsv);
                     facc[pi][ti][h] = _mm256_add_ps(facc[pi][ti][h], v);
                 }

@@ -77,11 +77,7 @@ fn tokens<const P: usize>(job: &Job<'_>, p: usize, n: usize) {
 
 /// Panels `p0..p0+P` x tokens `t0..t0+T` (clipped to `n`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-fn tile<const P: usize, const T: usize>(
-    job: &Job<'_>,
-    p0: usize,
-    t0: usize,
-) {
+fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
     let w = job.w;
     let groups = job.groups();
     let lpg = w.group_cols() / LINE_COLS;

@@ -24,11 +24,11 @@
 //! ([`Scales::PerGroup`], TQ1_0/TQ2_0 blocks whose scales differ), so the
 //! repack is lossless for every source format.
 
+use crate::error::{KernelError, KernelErrorKind};
 use crate::ternary::{
     I2S_GROUP, TQ_BLOCK, TQ1_0_BYTES, TQ2_0_BYTES, i2s_code, tq_block_scale,
     tq1_0_block_codes, tq2_0_block_codes,
 };
-use crate::error::{KernelError, KernelErrorKind};
 
 /// Rows per panel.
 pub const PANEL_ROWS: usize = 16;
@@ -89,13 +89,35 @@ impl TernaryPanels {
     }
 
     /// Repacks a TQ2_0 tensor (`m` rows of `k`, `k % 256 == 0`).
-    pub fn from_tq2_0(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
-        Self::from_tq_blocks(bytes, m, k, TQ2_0_BYTES, "TQ2_0", tq2_0_block_codes)
+    pub fn from_tq2_0(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
+        Self::from_tq_blocks(
+            bytes,
+            m,
+            k,
+            TQ2_0_BYTES,
+            "TQ2_0",
+            tq2_0_block_codes,
+        )
     }
 
     /// Repacks a TQ1_0 tensor (`m` rows of `k`, `k % 256 == 0`).
-    pub fn from_tq1_0(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
-        Self::from_tq_blocks(bytes, m, k, TQ1_0_BYTES, "TQ1_0", tq1_0_block_codes)
+    pub fn from_tq1_0(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
+        Self::from_tq_blocks(
+            bytes,
+            m,
+            k,
+            TQ1_0_BYTES,
+            "TQ1_0",
+            tq1_0_block_codes,
+        )
     }
 
     fn from_tq_blocks(
@@ -107,7 +129,7 @@ impl TernaryPanels {
         decode: fn(&[u8], &mut [u8; TQ_BLOCK]),
     ) -> Result<Self, KernelError> {
         check_dims(m, k)?;
-        if k % TQ_BLOCK != 0 {
+        if !k.is_multiple_of(TQ_BLOCK) {
             return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
                 ty: name,
                 k,
@@ -117,7 +139,11 @@ impl TernaryPanels {
         let nb = k / TQ_BLOCK;
         let expected = m * nb * block_bytes;
         if bytes.len() != expected {
-            return Err(KernelError::len("weight bytes", expected, bytes.len()));
+            return Err(KernelError::len(
+                "weight bytes",
+                expected,
+                bytes.len(),
+            ));
         }
         let block = |r: usize, b: usize| {
             let o = (r * nb + b) * block_bytes;
@@ -157,9 +183,13 @@ impl TernaryPanels {
 
     /// Repacks a bitnet.cpp I2_S tensor (`m*k/4` code bytes, then the f32
     /// tensor scale and 28 unused bytes; `k % 128 == 0`).
-    pub fn from_i2s(bytes: &[u8], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn from_i2s(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         check_dims(m, k)?;
-        if k % I2S_GROUP != 0 {
+        if !k.is_multiple_of(I2S_GROUP) {
             return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
                 ty: "I2_S",
                 k,
@@ -169,7 +199,11 @@ impl TernaryPanels {
         let code_bytes = m * k / 4;
         let expected = code_bytes + 32;
         if bytes.len() != expected {
-            return Err(KernelError::len("weight bytes", expected, bytes.len()));
+            return Err(KernelError::len(
+                "weight bytes",
+                expected,
+                bytes.len(),
+            ));
         }
         let s = &bytes[code_bytes..code_bytes + 4];
         let scale = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
@@ -188,7 +222,11 @@ impl TernaryPanels {
 
     /// Quantizes f32 weights BitNet-style: scale = mean|w| per tensor,
     /// codes = clamp(round(w / scale), -1, 1) + 1.
-    pub fn quantize_absmean(w: &[f32], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn quantize_absmean(
+        w: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         check_dims(m, k)?;
         if w.len() != m * k {
             return Err(KernelError::len("weights", m * k, w.len()));
@@ -198,7 +236,8 @@ impl TernaryPanels {
                 what: "weights",
             }));
         }
-        let mean = w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len() as f64;
+        let mean =
+            w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len() as f64;
         let scale = mean.max(1e-5) as f32;
         let panels = m.div_ceil(PANEL_ROWS);
         let mut v = vec![0f32; panels * PANEL_ROWS];

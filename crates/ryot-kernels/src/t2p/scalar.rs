@@ -28,8 +28,7 @@ pub(crate) fn gemm(job: &Job<'_>, panels: Range<usize>) {
                         for j in 0..4 {
                             for tt in 0..4 {
                                 let code = (line.0[r * 4 + tt] >> (2 * j)) & 3;
-                                *s += code as i32
-                                    * q[col0 + 4 * j + tt] as i32;
+                                *s += code as i32 * q[col0 + 4 * j + tt] as i32;
                             }
                         }
                     }

@@ -39,9 +39,11 @@ impl Rng {
 
 /// The shared reference folder: `$RYOT_SHARED` or `<workspace>/../shared`.
 pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("RYOT_SHARED").map(PathBuf::from).unwrap_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    );
+    let dir = std::env::var_os("RYOT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        });
     assert!(
         dir.join("golden").is_dir(),
         "shared reference data not found at {} (set RYOT_SHARED)",

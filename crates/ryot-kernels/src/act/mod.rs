@@ -14,7 +14,14 @@
 //! zero-padded to a multiple of [`ACT_ALIGN`] so kernels can read whole
 //! vectors; the padding contributes nothing.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod scalar;
+
 use crate::error::{KernelError, KernelErrorKind};
+use crate::isa::SimdLevel;
 
 /// Activation rows are padded to a multiple of this many elements.
 pub const ACT_ALIGN: usize = 64;
@@ -38,7 +45,11 @@ pub struct ActI8 {
 impl ActI8 {
     /// Quantizes `x` (`n` rows of `k`, row-major). NaN or infinite inputs
     /// are an error: they would silently poison every output.
-    pub fn quantize(x: &[f32], n: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn quantize(
+        x: &[f32],
+        n: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         if n == 0 || k == 0 {
             return Err(KernelError::shape(format!(
                 "activations need n >= 1 and k >= 1 (got n = {n}, k = {k})"
@@ -109,27 +120,57 @@ impl ActI8 {
     }
 }
 
-/// Quantizes one row in place (`q.len() == x.len()`), returning the scale
-/// and the sum of the quantized values.
+/// Quantizes one row in place (`q.len() == x.len()`) at the dispatched
+/// SIMD level, returning the scale and the sum of the quantized values.
+/// Every level gives identical results.
 pub fn quantize_row(x: &[f32], q: &mut [i8]) -> (f32, i32) {
-    debug_assert_eq!(x.len(), q.len());
-    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let max = (amax as f64).max(1e-5);
-    let scale = (127.0 / max) as f32;
-    let mut sum = 0i32;
-    for (qi, &xi) in q.iter_mut().zip(x) {
-        let v = round_half_even(xi * scale).clamp(-128.0, 127.0) as i8;
-        *qi = v;
-        sum += v as i32;
-    }
+    quantize_row_at(crate::isa::level(), x, q)
+}
+
+/// [`quantize_row`] at an explicit level (which must be available).
+pub fn quantize_row_at(
+    level: SimdLevel,
+    x: &[f32],
+    q: &mut [i8],
+) -> (f32, i32) {
+    assert_eq!(x.len(), q.len(), "quantize_row: lengths differ");
+    let amax = match level {
+        SimdLevel::Scalar => scalar::amax(x),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => avx2::amax(x),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => avx512::amax(x),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::amax(x),
+    };
+    let scale = act_scale(amax);
+    let sum = match level {
+        SimdLevel::Scalar => scalar::quantize(x, scale, q),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => avx2::quantize(x, scale, q),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => avx512::quantize(x, scale, q),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::quantize(x, scale, q),
+    };
     (scale, sum)
 }
 
-/// Rounds to the nearest integer, ties to even (like `nearest_int` in ggml
-/// and `cvtps2dq` under the default rounding mode).
+/// `f32(127 / max(1e-5, amax))` with the division in f64, as bitnet.cpp.
+pub fn act_scale(amax: f32) -> f32 {
+    (127.0 / (amax as f64).max(1e-5)) as f32
+}
+
+/// Rounds to the nearest integer, ties to even, for `|x| < 2^22`, as
+/// ggml's `nearest_int` does: adding 1.5 * 2^23 leaves the rounded integer
+/// in the low mantissa bits (under the default rounding mode). Unlike
+/// `f32::round_ties_even` this needs no libm call on baseline x86-64, so
+/// the loop above vectorizes.
 #[inline]
-pub fn round_half_even(x: f32) -> f32 {
-    x.round_ties_even()
+pub fn nearest_int(x: f32) -> i32 {
+    debug_assert!(x.abs() < (1 << 22) as f32);
+    let v = x + 12582912.0;
+    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
 #[cfg(test)]
@@ -153,6 +194,51 @@ mod tests {
         assert!(ActI8::quantize(&[1.0, f32::NAN], 1, 2).is_err());
         assert!(ActI8::quantize(&[1.0, 2.0, 3.0], 2, 2).is_err());
         assert!(ActI8::quantize(&[], 0, 2).is_err());
+    }
+
+    #[test]
+    fn nearest_int_rounds_half_to_even() {
+        for (x, want) in [
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (126.5, 126),
+            (127.4, 127),
+            (-127.6, -128),
+            (0.49999997, 0),
+        ] {
+            assert_eq!(nearest_int(x), want, "{x}");
+            assert_eq!(nearest_int(x), x.round_ties_even() as i32, "{x}");
+        }
+    }
+
+    #[test]
+    fn every_level_quantizes_identically() {
+        let mut seed = 12345u64;
+        for len in [1usize, 7, 8, 15, 16, 31, 32, 33, 64, 100, 257, 1000] {
+            let x: Vec<f32> = (0..len)
+                .map(|_| {
+                    seed =
+                        seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    ((seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 7.0
+                })
+                .collect();
+            let mut want = vec![0i8; len];
+            let w = quantize_row_at(SimdLevel::Scalar, &x, &mut want);
+            for level in SimdLevel::ALL.into_iter().filter(|l| l.is_available())
+            {
+                let mut got = vec![0i8; len];
+                let g = quantize_row_at(level, &x, &mut got);
+                assert_eq!(
+                    (g.0.to_bits(), g.1),
+                    (w.0.to_bits(), w.1),
+                    "{level} {len}"
+                );
+                assert_eq!(got, want, "{level} len={len}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,353 @@
+//! The interleaved Q4_K / Q6_K layout: each 256-column super-block of 16
+//! rows is stored as 64-byte lines that hold one dword (4 bytes) of every
+//! row, plus the rows' f16 super-block scales side by side.
+//!
+//! GGUF stores a K-quant row as consecutive 256-element super-blocks (see
+//! `ryot_quant::blocks`). The kernels want the sixteen rows of a panel in
+//! the lanes of a vector: one 64-byte line is "16 rows x 4 bytes", which
+//! `vpdpbusd` (or `vpmaddubsw` on each 32-byte half) multiplies with a
+//! broadcast dword of 4 activations, leaving one sum per row and lane. The
+//! bytes of a block are not changed, only moved, so the repack is lossless
+//! ([`KPanels::to_gguf`] gives the original bytes back) and the layout
+//! takes exactly as many bytes as the GGUF tensor (plus zero padding rows
+//! up to a multiple of 16).
+//!
+//! ```text
+//! panel p = rows 16p .. 16p+16, chunk (p, b) = their super-block b,
+//! line byte 4r+e = byte e of row 16p+r's dword:
+//!
+//! Q4_K, 35 lines per chunk:
+//!     line i (i < 3)      scales[4i .. 4i+4]      (packed 6-bit scales/mins)
+//!     line 3 + v (v < 32) qs[4v .. 4v+4]
+//!         v = 8c + u: low nibbles  = elements 64c + 4u + e      (sub-block 2c)
+//!                     high nibbles = elements 64c + 32 + 4u + e (sub-block 2c+1)
+//!     halves: d[16], dmin[16] (f16)
+//! Q6_K, 52 lines per chunk:
+//!     line s (s < 4)      scales[4s .. 4s+4]      (i8 sub-block scales)
+//!     lines 4 + 3(8h+q) + {0, 1, 2} (h < 2, q < 8), a triplet A, B, H:
+//!         A = ql[64h + 4q ..],  B = ql[64h + 32 + 4q ..],  H = qh[32h + 4q ..]
+//!         code of element 128h + 32g + 4q + e (g < 4, sub-block 8h + 2g + q/4):
+//!             g = 0: A & 15 | (H & 3) << 4      g = 1: B & 15 | (H >> 2 & 3) << 4
+//!             g = 2: A >> 4 | (H >> 4 & 3) << 4 g = 3: B >> 4 | (H >> 6 & 3) << 4
+//!     halves: d[16] (f16)
+//! ```
+//!
+//! Padding rows are all zero: zero scales, so they contribute nothing (and
+//! their outputs are never stored anyway).
+
+use std::marker::PhantomData;
+
+use half::f16;
+use ryot_quant::blocks::QK_K;
+use ryot_quant::{BlockQ4K, BlockQ6K, QuantType};
+
+use crate::error::{KernelError, KernelErrorKind};
+
+/// Rows per panel.
+pub const PANEL_ROWS: usize = 16;
+/// Columns per super-block.
+pub const BLOCK: usize = QK_K;
+
+/// One 64-byte, 64-byte-aligned line: a dword of each of 16 rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct Line(pub(crate) [u8; 64]);
+
+/// One f16 super-block scale of each of 16 rows, 32-byte aligned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(32))]
+pub struct Half16(pub(crate) [u16; PANEL_ROWS]);
+
+/// A K-quant block type the layout holds: [`BlockQ4K`] or [`BlockQ6K`].
+pub trait KBlock: sealed::Format {}
+impl KBlock for BlockQ4K {}
+impl KBlock for BlockQ6K {}
+
+/// Which kernel a block type needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Q4_K: 4-bit codes, 6-bit scales and mins.
+    Q4K,
+    /// Q6_K: 6-bit codes, 8-bit signed scales.
+    Q6K,
+}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// The per-format details (sealed: only this module implements it).
+    pub trait Format: ryot_quant::QuantBlock + std::fmt::Debug {
+        /// The GGUF type.
+        const TYPE: QuantType;
+        /// Which kernel.
+        const KIND: Kind;
+        /// The name in errors and tables.
+        const NAME: &'static str;
+        /// Lines per chunk (panel, super-block).
+        const LINES: usize;
+        /// f16 super-block scales per row and block.
+        const HALVES: usize;
+        /// Writes row `r`'s share of one chunk.
+        fn scatter(&self, lines: &mut [Line], halves: &mut [Half16], r: usize);
+        /// Reads row `r`'s block back from one chunk.
+        fn gather(lines: &[Line], halves: &[Half16], r: usize) -> Self;
+        /// Whether the block's f16 scales are finite.
+        fn scales_finite(&self) -> bool;
+    }
+}
+
+use sealed::Format;
+
+/// Copies `src` (a multiple of 4 bytes) into row `r`'s dwords of `lines`.
+fn put(lines: &mut [Line], r: usize, src: &[u8]) {
+    for (line, dw) in lines.iter_mut().zip(src.chunks_exact(4)) {
+        line.0[4 * r..4 * r + 4].copy_from_slice(dw);
+    }
+}
+
+/// Copies row `r`'s dwords of `lines` into `dst`.
+fn get(lines: &[Line], r: usize, dst: &mut [u8]) {
+    for (line, dw) in lines.iter().zip(dst.chunks_exact_mut(4)) {
+        dw.copy_from_slice(&line.0[4 * r..4 * r + 4]);
+    }
+}
+
+/// Q4_K lines holding the packed scales.
+pub(crate) const Q4K_SCALE_LINES: usize = 3;
+/// Q6_K lines holding the scales.
+pub(crate) const Q6K_SCALE_LINES: usize = 4;
+
+impl Format for BlockQ4K {
+    const TYPE: QuantType = QuantType::Q4_K;
+    const KIND: Kind = Kind::Q4K;
+    const NAME: &'static str = "q4_k";
+    const LINES: usize = Q4K_SCALE_LINES + 32;
+    const HALVES: usize = 2;
+    fn scatter(&self, lines: &mut [Line], halves: &mut [Half16], r: usize) {
+        let (sc, qs) = lines.split_at_mut(Q4K_SCALE_LINES);
+        put(sc, r, &self.scales);
+        put(qs, r, &self.qs);
+        halves[0].0[r] = self.d.to_bits();
+        halves[1].0[r] = self.dmin.to_bits();
+    }
+    fn gather(lines: &[Line], halves: &[Half16], r: usize) -> Self {
+        let mut b: BlockQ4K = bytemuck::Zeroable::zeroed();
+        get(&lines[..Q4K_SCALE_LINES], r, &mut b.scales);
+        get(&lines[Q4K_SCALE_LINES..], r, &mut b.qs);
+        b.d = f16::from_bits(halves[0].0[r]);
+        b.dmin = f16::from_bits(halves[1].0[r]);
+        b
+    }
+    fn scales_finite(&self) -> bool {
+        self.d.is_finite() && self.dmin.is_finite()
+    }
+}
+
+impl Format for BlockQ6K {
+    const TYPE: QuantType = QuantType::Q6_K;
+    const KIND: Kind = Kind::Q6K;
+    const NAME: &'static str = "q6_k";
+    const LINES: usize = Q6K_SCALE_LINES + 48;
+    const HALVES: usize = 1;
+    fn scatter(&self, lines: &mut [Line], halves: &mut [Half16], r: usize) {
+        let (sc, codes) = lines.split_at_mut(Q6K_SCALE_LINES);
+        put(sc, r, bytemuck::cast_slice(&self.scales));
+        for h in 0..2 {
+            for q in 0..8 {
+                let t = &mut codes[3 * (8 * h + q)..3 * (8 * h + q) + 3];
+                let a = 64 * h + 4 * q;
+                put(&mut t[0..1], r, &self.ql[a..a + 4]);
+                put(&mut t[1..2], r, &self.ql[a + 32..a + 36]);
+                put(&mut t[2..3], r, &self.qh[32 * h + 4 * q..32 * h + 4 * q + 4]);
+            }
+        }
+        halves[0].0[r] = self.d.to_bits();
+    }
+    fn gather(lines: &[Line], halves: &[Half16], r: usize) -> Self {
+        let mut b: BlockQ6K = bytemuck::Zeroable::zeroed();
+        get(&lines[..Q6K_SCALE_LINES], r, bytemuck::cast_slice_mut(&mut b.scales));
+        let codes = &lines[Q6K_SCALE_LINES..];
+        for h in 0..2 {
+            for q in 0..8 {
+                let t = &codes[3 * (8 * h + q)..3 * (8 * h + q) + 3];
+                let a = 64 * h + 4 * q;
+                get(&t[0..1], r, &mut b.ql[a..a + 4]);
+                get(&t[1..2], r, &mut b.ql[a + 32..a + 36]);
+                get(&t[2..3], r, &mut b.qh[32 * h + 4 * q..32 * h + 4 * q + 4]);
+            }
+        }
+        b.d = f16::from_bits(halves[0].0[r]);
+        b
+    }
+    fn scales_finite(&self) -> bool {
+        self.d.is_finite()
+    }
+}
+
+/// Q4_K or Q6_K weights (`m` rows of `k`, `k` a multiple of 256) in the
+/// interleaved 16-row layout (see [the module doc](self)).
+#[derive(Clone, Debug)]
+pub struct KPanels<B> {
+    m: usize,
+    k: usize,
+    /// `[panel][block][LINES]`.
+    lines: Vec<Line>,
+    /// `[panel][block][HALVES]`.
+    halves: Vec<Half16>,
+    _block: PhantomData<fn() -> B>,
+}
+
+/// Q4_K weights in the interleaved layout.
+pub type Q4KPanels = KPanels<BlockQ4K>;
+/// Q6_K weights in the interleaved layout.
+pub type Q6KPanels = KPanels<BlockQ6K>;
+
+impl<B: KBlock> KPanels<B> {
+    /// Repacks a GGUF tensor (`m` rows of `k / 256` blocks, as stored).
+    ///
+    /// Errors: a zero or too large shape ([`KernelErrorKind::BadShape`]),
+    /// `k` not a multiple of 256 ([`KernelErrorKind::NotBlockMultiple`]), a
+    /// wrong byte count ([`KernelErrorKind::LengthMismatch`]), a NaN or
+    /// infinite f16 scale ([`KernelErrorKind::NonFinite`]).
+    pub fn from_gguf(
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
+        if m == 0 || k == 0 {
+            return Err(KernelError::shape(format!(
+                "weights need m >= 1 and k >= 1 (got m = {m}, k = {k})"
+            )));
+        }
+        if k % BLOCK != 0 {
+            return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
+                ty: B::NAME,
+                k,
+                block: BLOCK,
+            }));
+        }
+        let nb = k / BLOCK;
+        let panels = m.div_ceil(PANEL_ROWS);
+        let overflow = || {
+            KernelError::shape(format!("{} tensor {m}x{k} is too large", B::NAME))
+        };
+        let want = m
+            .checked_mul(nb)
+            .and_then(|blocks| blocks.checked_mul(size_of::<B>()))
+            .ok_or_else(overflow)?;
+        // The layout's own size (padding rows included) must fit as well.
+        nb.checked_mul(B::LINES * size_of::<Line>())
+            .and_then(|per_panel| per_panel.checked_mul(panels))
+            .filter(|&bytes| bytes <= isize::MAX as usize)
+            .ok_or_else(overflow)?;
+        if bytes.len() != want {
+            return Err(KernelError::len("weight bytes", want, bytes.len()));
+        }
+        let zero_line = Line([0; 64]);
+        let mut lines = vec![zero_line; panels * nb * B::LINES];
+        let mut halves = vec![Half16([0; PANEL_ROWS]); panels * nb * B::HALVES];
+        for (i, raw) in bytes.chunks_exact(size_of::<B>()).enumerate() {
+            let blk: B = bytemuck::pod_read_unaligned(raw);
+            if !blk.scales_finite() {
+                return Err(KernelError::new(KernelErrorKind::NonFinite {
+                    what: "weight scales",
+                }));
+            }
+            let (row, b) = (i / nb, i % nb);
+            let c = (row / PANEL_ROWS) * nb + b;
+            blk.scatter(
+                &mut lines[c * B::LINES..(c + 1) * B::LINES],
+                &mut halves[c * B::HALVES..(c + 1) * B::HALVES],
+                row % PANEL_ROWS,
+            );
+        }
+        Ok(KPanels { m, k, lines, halves, _block: PhantomData })
+    }
+
+    /// Quantizes a row-major `m x k` f32 matrix with llama.cpp's reference
+    /// quantizer (`ryot_quant::quantize`) and repacks it.
+    pub fn quantize(w: &[f32], m: usize, k: usize) -> Result<Self, KernelError> {
+        if m == 0 || k == 0 || k % BLOCK != 0 {
+            // Let from_gguf report the shape problem.
+            return Self::from_gguf(&[], m, k);
+        }
+        let bytes = ryot_quant::quantize(B::TYPE, w, m, k)?;
+        Self::from_gguf(&bytes, m, k)
+    }
+
+    /// Rows.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Columns.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Number of 16-row panels.
+    pub fn panels(&self) -> usize {
+        self.m.div_ceil(PANEL_ROWS)
+    }
+
+    /// Bytes a full pass reads (padding rows included).
+    pub fn stored_bytes(&self) -> usize {
+        self.lines.len() * size_of::<Line>()
+            + self.halves.len() * size_of::<Half16>()
+    }
+
+    /// Row `row`'s block `b`, rebuilt from the layout.
+    fn block(&self, row: usize, b: usize) -> B {
+        let c = (row / PANEL_ROWS) * self.blocks() + b;
+        B::gather(
+            &self.lines[c * B::LINES..(c + 1) * B::LINES],
+            &self.halves[c * B::HALVES..(c + 1) * B::HALVES],
+            row % PANEL_ROWS,
+        )
+    }
+
+    /// The original GGUF bytes, rebuilt from the layout.
+    pub fn to_gguf(&self) -> Vec<u8> {
+        let nb = self.blocks();
+        let mut out = Vec::with_capacity(self.m * nb * size_of::<B>());
+        for row in 0..self.m {
+            for b in 0..nb {
+                out.extend_from_slice(bytemuck::bytes_of(&self.block(row, b)));
+            }
+        }
+        out
+    }
+
+    /// The weights as a row-major `m x k` f32 matrix, decoded from the
+    /// layout by `ryot_quant` (ggml's float order, bit for bit).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let nb = self.blocks();
+        let mut out = vec![0f32; self.m * self.k];
+        for (i, y) in out.chunks_exact_mut(BLOCK).enumerate() {
+            let blk = [self.block(i / nb, i % nb)];
+            ryot_quant::dequantize_blocks(&blk, y)
+                .expect("one block decodes into 256 floats");
+        }
+        out
+    }
+
+    /// Super-blocks per row.
+    #[inline]
+    pub(crate) fn blocks(&self) -> usize {
+        self.k / BLOCK
+    }
+
+    /// The lines of chunk (panel `p`, block `b`).
+    #[inline]
+    pub(crate) fn chunk(&self, p: usize, b: usize) -> &[Line] {
+        let c = p * self.blocks() + b;
+        &self.lines[c * B::LINES..(c + 1) * B::LINES]
+    }
+
+    /// The f16 super-block scales of chunk (panel `p`, block `b`).
+    #[inline]
+    pub(crate) fn halves(&self, p: usize, b: usize) -> &[Half16] {
+        let c = p * self.blocks() + b;
+        &self.halves[c * B::HALVES..(c + 1) * B::HALVES]
+    }
+}
