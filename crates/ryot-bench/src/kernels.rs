@@ -111,6 +111,8 @@ pub struct Machine {
     pub features: Vec<String>,
     /// Cache sizes in bytes (L1d, L2, L3), when known.
     pub caches: [Option<usize>; 3],
+    /// Same-run int8 peak of one core at `isa` (GOP/s), see `peak`.
+    pub int8_peak_gops_per_core: Option<f64>,
 }
 
 /// One measured row.
@@ -157,6 +159,9 @@ pub struct Row {
     /// f32 `gemm`-crate time at the same shape, threads and cache state,
     /// divided by this row's time.
     pub speedup_vs_f32: Option<f64>,
+    /// `gflops` as a percentage of the same-run int8 peak times
+    /// `threads` (integer kernels only).
+    pub pct_of_int8_peak: Option<f64>,
 }
 
 /// A finished report.
@@ -207,6 +212,8 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
         probes.entry(threads).or_default().push(g);
         g
     };
+    progress(0, cfg.rows(), "measuring the int8 peak");
+    let peak = crate::peak::int8_gops_per_core(cfg.level);
     let total = cfg.rows();
     let mut results = Vec::with_capacity(total);
     let mut baseline = Vec::new();
@@ -298,7 +305,7 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
                         let speedup = f32_times
                             .get(&(n, threads, hot))
                             .map(|t| t / stats.median_s);
-                        results.push(row(
+                        let mut r = row(
                             ty.name(),
                             m,
                             k,
@@ -311,7 +318,13 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
                             before,
                             after,
                             speedup,
-                        ));
+                        );
+                        if ty.is_integer() {
+                            r.pct_of_int8_peak = peak.map(|p| {
+                                100.0 * r.gflops / (p * threads as f64)
+                            });
+                        }
+                        results.push(r);
                         done += 1;
                     }
                 }
@@ -335,6 +348,7 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
         dram_read_gbps_by_threads: by_threads,
         features: info.features.iter().map(|s| s.to_string()).collect(),
         caches: [info.l1d_bytes, info.l2_bytes, info.l3_bytes],
+        int8_peak_gops_per_core: peak,
     };
     Ok(Report { machine, baseline, results, skipped })
 }
@@ -394,6 +408,7 @@ fn row(
         probe_after_gbps: after,
         probe_disagree: (before - after).abs() > 0.15 * before.max(after),
         speedup_vs_f32,
+        pct_of_int8_peak: None,
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod kernels;
+pub mod peak;
 pub mod table;
 pub mod timing;
 pub mod tune;

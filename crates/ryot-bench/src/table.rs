@@ -19,9 +19,12 @@ pub fn render(report: &Report) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(p) = m.int8_peak_gops_per_core {
+        let _ = writeln!(s, "int8 peak: {p:.0} GOP/s per core (same run)");
+    }
     let _ = writeln!(
         s,
-        "{:<5} {:<14} {:>5} {:>5} {:>4} {:>3} {:<4} {:>10} {:>8} {:>8} {:>7} {:>7}",
+        "{:<5} {:<14} {:>5} {:>5} {:>4} {:>3} {:<4} {:>10} {:>8} {:>8} {:>7} {:>7} {:>6}",
         "op",
         "wtype",
         "m",
@@ -33,7 +36,8 @@ pub fn render(report: &Report) -> String {
         "GOP/s",
         "GB/s",
         "%DRAM",
-        "x f32"
+        "x f32",
+        "%peak"
     );
     for r in report.baseline.iter().chain(&report.results) {
         line(&mut s, r);
@@ -52,7 +56,7 @@ fn line(s: &mut String, r: &Row) {
         .unwrap_or_else(|| "-".into());
     let _ = writeln!(
         s,
-        "{:<5} {:<14} {:>5} {:>5} {:>4} {:>3} {:<4} {:>10.1} {:>8.1} {:>8.1} {:>6.0}{} {:>7}",
+        "{:<5} {:<14} {:>5} {:>5} {:>4} {:>3} {:<4} {:>10.1} {:>8.1} {:>8.1} {:>6.0}{} {:>7} {:>6}",
         r.op,
         r.wtype,
         r.m,
@@ -65,6 +69,9 @@ fn line(s: &mut String, r: &Row) {
         r.weight_gbps,
         r.pct_of_dram,
         if r.probe_disagree { "?" } else { " " },
-        speed
+        speed,
+        r.pct_of_int8_peak
+            .map(|p| format!("{p:.0}"))
+            .unwrap_or_else(|| "-".into())
     );
 }

@@ -74,6 +74,12 @@ impl WType {
         matches!(self, WType::Tq2_0 | WType::Tq1_0 | WType::I2s | WType::T2p)
     }
 
+    /// Whether the kernel multiplies int8 activations (so its GEMM speed
+    /// compares with the int8 peak).
+    pub const fn is_integer(self) -> bool {
+        !matches!(self, WType::F16 | WType::F32)
+    }
+
     fn quant_type(self) -> QuantType {
         match self {
             WType::Tq2_0 | WType::T2p => QuantType::TQ2_0,

@@ -4,8 +4,9 @@
 //! every call streams from DRAM). Cold rows are bracketed by a DRAM probe
 //! on the same thread count; the share is of the mean of the two probes.
 //!
-//! `cargo run --release -p ryot-kernels --example native_speed [filter]`
-//! (`filter` keeps the weight types whose name contains it).
+//! `cargo run --release -p ryot-kernels --example native_speed [types]
+//! [ns]`: `types` keeps the weight types whose name contains it (`all`
+//! for every type), `ns` is a comma-separated list of token counts.
 
 use std::time::Instant;
 
@@ -131,6 +132,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
+    let filter = if filter == "all" { String::new() } else { filter };
+    let ns: Vec<usize> = std::env::args().nth(2).map_or(vec![1, 8, 128], |s| {
+        s.split(',').map(|v| v.parse().expect("token counts")).collect()
+    });
     let pool = ThreadPool::new(2);
     let probe = DramProbe::new(DramProbe::DEFAULT_BYTES).expect("probe buffer");
     let c = codes(M * K);
@@ -168,7 +173,7 @@ fn main() {
         let w = make();
         let copies: Vec<W> =
             (0..COLD_BYTES.div_ceil(w.bytes())).map(|_| make()).collect();
-        for n in [1usize, 8, 128] {
+        for &n in &ns {
             let mut g = Gen(n as u64 + 1);
             let x: Vec<f32> = (0..n * K)
                 .map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0)

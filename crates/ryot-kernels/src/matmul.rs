@@ -14,6 +14,7 @@ use crate::act::ActI8;
 use crate::dense::{DenseF16, DenseF32};
 use crate::error::{KernelError, KernelErrorKind};
 use crate::isa::{self, SimdLevel};
+use crate::kq::{Q4KPanels, Q6KPanels};
 use crate::native::{I2s, Native, Tq1_0, Tq2_0};
 use crate::out::OutMatrix;
 use crate::q8::{Q4_0Panels, Q8_0Panels};
@@ -123,6 +124,10 @@ pub enum Weights {
     Q8_0(Q8_0Panels),
     /// Q4_0 weights in the interleaved 16-row layout.
     Q4_0(Q4_0Panels),
+    /// Q4_K weights in the interleaved 16-row K-quant layout.
+    Q4K(Q4KPanels),
+    /// Q6_K weights in the interleaved 16-row K-quant layout.
+    Q6K(Q6KPanels),
     /// TQ2_0 weights run in their GGUF layout.
     Tq2_0(Tq2_0),
     /// TQ1_0 weights run in their GGUF layout.
@@ -152,6 +157,12 @@ impl Weights {
             }
             QuantType::Q4_0 => {
                 Ok(Weights::Q4_0(Q4_0Panels::from_gguf(bytes, m, k)?))
+            }
+            QuantType::Q4_K => {
+                Ok(Weights::Q4K(Q4KPanels::from_gguf(bytes, m, k)?))
+            }
+            QuantType::Q6_K => {
+                Ok(Weights::Q6K(Q6KPanels::from_gguf(bytes, m, k)?))
             }
             _ => Err(KernelError::new(KernelErrorKind::Unsupported {
                 ty: ty.name().to_string(),
@@ -190,6 +201,8 @@ impl Weights {
             Weights::F16(w) => w.m(),
             Weights::Q8_0(w) => w.m(),
             Weights::Q4_0(w) => w.m(),
+            Weights::Q4K(w) => w.m(),
+            Weights::Q6K(w) => w.m(),
             Weights::Tq2_0(w) => w.m(),
             Weights::Tq1_0(w) => w.m(),
             Weights::I2s(w) => w.m(),
@@ -204,6 +217,8 @@ impl Weights {
             Weights::F16(w) => w.k(),
             Weights::Q8_0(w) => w.k(),
             Weights::Q4_0(w) => w.k(),
+            Weights::Q4K(w) => w.k(),
+            Weights::Q6K(w) => w.k(),
             Weights::Tq2_0(w) => w.k(),
             Weights::Tq1_0(w) => w.k(),
             Weights::I2s(w) => w.k(),
@@ -218,6 +233,8 @@ impl Weights {
             Weights::F16(_) => "f16",
             Weights::Q8_0(_) => "q8_0",
             Weights::Q4_0(_) => "q4_0",
+            Weights::Q4K(_) => "q4_k",
+            Weights::Q6K(_) => "q6_k",
             Weights::Tq2_0(_) => "tq2_0",
             Weights::Tq1_0(_) => "tq1_0",
             Weights::I2s(_) => "i2_s",
@@ -232,6 +249,8 @@ impl Weights {
             Weights::F16(w) => w.stored_bytes(),
             Weights::Q8_0(w) => w.stored_bytes(),
             Weights::Q4_0(w) => w.stored_bytes(),
+            Weights::Q4K(w) => w.stored_bytes(),
+            Weights::Q6K(w) => w.stored_bytes(),
             Weights::Tq2_0(w) => w.stored_bytes(),
             Weights::Tq1_0(w) => w.stored_bytes(),
             Weights::I2s(w) => w.stored_bytes(),
@@ -270,6 +289,8 @@ pub fn matmul_at(
         Weights::F16(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Q8_0(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Q4_0(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Q4K(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Q6K(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Tq2_0(w) => {
             run_f32(level, &Native(&w.0), x, n, out, pool, threads)
         }

@@ -41,7 +41,11 @@ pub struct ActQ8K {
 impl ActQ8K {
     /// Quantizes `x` (`n` rows of `k`, row-major). `k` must be a multiple
     /// of 256; NaN or infinite inputs are an error.
-    pub fn quantize(x: &[f32], n: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn quantize(
+        x: &[f32],
+        n: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         if n == 0 || k == 0 {
             return Err(KernelError::shape(format!(
                 "activations need n >= 1 and k >= 1 (got n = {n}, k = {k})"

@@ -353,14 +353,16 @@ fn q6k_sums<const T: usize>(
                 for ti in 0..T {
                     for g in 0..4 {
                         let xq = quad(xb[ti], 32 * hh + 8 * g + q);
-                        let p = _mm256_maddubs_epi16(c[g], _mm256_set1_epi32(xq));
+                        let p =
+                            _mm256_maddubs_epi16(c[g], _mm256_set1_epi32(xq));
                         acc[ti][g] = _mm256_add_epi16(acc[ti][g], p);
                     }
                 }
             }
             for g in 0..4 {
                 let j = 8 * hh + 2 * g + qp / 2;
-                let sc = _mm256_srai_epi16::<8>(shuf(sl[j / 4], &REP_HI[j % 4]));
+                let sc =
+                    _mm256_srai_epi16::<8>(shuf(sl[j / 4], &REP_HI[j % 4]));
                 for ti in 0..T {
                     let v = _mm256_madd_epi16(acc[ti][g], sc);
                     s[ti] = _mm256_add_epi32(s[ti], v);

@@ -39,7 +39,7 @@ use std::marker::PhantomData;
 
 use half::f16;
 use ryot_quant::blocks::QK_K;
-use ryot_quant::{BlockQ4K, BlockQ6K, QuantType};
+use ryot_quant::{BlockQ4K, BlockQ6K};
 
 use crate::error::{KernelError, KernelErrorKind};
 
@@ -77,8 +77,6 @@ pub(crate) mod sealed {
 
     /// The per-format details (sealed: only this module implements it).
     pub trait Format: ryot_quant::QuantBlock + std::fmt::Debug {
-        /// The GGUF type.
-        const TYPE: QuantType;
         /// Which kernel.
         const KIND: Kind;
         /// The name in errors and tables.
@@ -118,7 +116,6 @@ pub(crate) const Q4K_SCALE_LINES: usize = 3;
 pub(crate) const Q6K_SCALE_LINES: usize = 4;
 
 impl Format for BlockQ4K {
-    const TYPE: QuantType = QuantType::Q4_K;
     const KIND: Kind = Kind::Q4K;
     const NAME: &'static str = "q4_k";
     const LINES: usize = Q4K_SCALE_LINES + 32;
@@ -144,7 +141,6 @@ impl Format for BlockQ4K {
 }
 
 impl Format for BlockQ6K {
-    const TYPE: QuantType = QuantType::Q6_K;
     const KIND: Kind = Kind::Q6K;
     const NAME: &'static str = "q6_k";
     const LINES: usize = Q6K_SCALE_LINES + 48;
@@ -158,14 +154,22 @@ impl Format for BlockQ6K {
                 let a = 64 * h + 4 * q;
                 put(&mut t[0..1], r, &self.ql[a..a + 4]);
                 put(&mut t[1..2], r, &self.ql[a + 32..a + 36]);
-                put(&mut t[2..3], r, &self.qh[32 * h + 4 * q..32 * h + 4 * q + 4]);
+                put(
+                    &mut t[2..3],
+                    r,
+                    &self.qh[32 * h + 4 * q..32 * h + 4 * q + 4],
+                );
             }
         }
         halves[0].0[r] = self.d.to_bits();
     }
     fn gather(lines: &[Line], halves: &[Half16], r: usize) -> Self {
         let mut b: BlockQ6K = bytemuck::Zeroable::zeroed();
-        get(&lines[..Q6K_SCALE_LINES], r, bytemuck::cast_slice_mut(&mut b.scales));
+        get(
+            &lines[..Q6K_SCALE_LINES],
+            r,
+            bytemuck::cast_slice_mut(&mut b.scales),
+        );
         let codes = &lines[Q6K_SCALE_LINES..];
         for h in 0..2 {
             for q in 0..8 {
@@ -229,7 +233,10 @@ impl<B: KBlock> KPanels<B> {
         let nb = k / BLOCK;
         let panels = m.div_ceil(PANEL_ROWS);
         let overflow = || {
-            KernelError::shape(format!("{} tensor {m}x{k} is too large", B::NAME))
+            KernelError::shape(format!(
+                "{} tensor {m}x{k} is too large",
+                B::NAME
+            ))
         };
         let want = m
             .checked_mul(nb)
@@ -266,12 +273,17 @@ impl<B: KBlock> KPanels<B> {
 
     /// Quantizes a row-major `m x k` f32 matrix with llama.cpp's reference
     /// quantizer (`ryot_quant::quantize`) and repacks it.
-    pub fn quantize(w: &[f32], m: usize, k: usize) -> Result<Self, KernelError> {
+    pub fn quantize(
+        w: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Result<Self, KernelError> {
         if m == 0 || k == 0 || k % BLOCK != 0 {
             // Let from_gguf report the shape problem.
             return Self::from_gguf(&[], m, k);
         }
-        let bytes = ryot_quant::quantize(B::TYPE, w, m, k)?;
+        let bytes =
+            ryot_quant::quantize(<B as ryot_quant::QuantBlock>::TYPE, w, m, k)?;
         Self::from_gguf(&bytes, m, k)
     }
 

@@ -7,11 +7,11 @@ use std::ops::Range;
 
 use half::f16;
 
+use super::Job;
 use super::layout::{
     BLOCK, Half16, KBlock, Kind, Line, PANEL_ROWS, Q4K_SCALE_LINES,
     Q6K_SCALE_LINES,
 };
-use super::Job;
 
 /// Computes panels `panels` for every token of `job`.
 pub(crate) fn gemm<B: KBlock>(job: &Job<'_, B>, panels: Range<usize>) {
@@ -78,7 +78,8 @@ fn q4k_block(
             let (sc_hi, m_hi) = scale_min_k4(2 * c + 1, &packed);
             let (mut lo, mut hi) = (0i32, 0i32);
             for u in 0..8 {
-                for (e, byte) in dword(&codes[8 * c + u], r).into_iter().enumerate()
+                for (e, byte) in
+                    dword(&codes[8 * c + u], r).into_iter().enumerate()
                 {
                     let col = 64 * c + 4 * u + e;
                     lo += (byte & 0x0f) as i32 * x[col] as i32;
@@ -86,7 +87,8 @@ fn q4k_block(
                 }
             }
             s += sc_lo * lo + sc_hi * hi;
-            mins += m_lo * sums32[2 * c] as i32 + m_hi * sums32[2 * c + 1] as i32;
+            mins +=
+                m_lo * sums32[2 * c] as i32 + m_hi * sums32[2 * c + 1] as i32;
         }
         let d = f16::from_bits(halves[0].0[r]).to_f32() * dx;
         let dmin = f16::from_bits(halves[1].0[r]).to_f32() * dx;
@@ -115,7 +117,8 @@ fn q6k_block(
         for h in 0..2 {
             for q in 0..8 {
                 let t = &codes[3 * (8 * h + q)..3 * (8 * h + q) + 3];
-                let (la, lb, lh) = (dword(&t[0], r), dword(&t[1], r), dword(&t[2], r));
+                let (la, lb, lh) =
+                    (dword(&t[0], r), dword(&t[1], r), dword(&t[2], r));
                 for e in 0..4 {
                     let (a, b, hb) = (la[e], lb[e], lh[e]);
                     let q6 = [

@@ -203,7 +203,9 @@ fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
     // SAFETY: `scales` holds 8 f32s.
     let act = unsafe { _mm256_loadu_ps(scales.as_ptr()) };
     let mut f = _mm256_setzero_ps();
+    let pf = Prefetch::new(rowp[0], R * rb, w.blocks());
     for b in 0..w.blocks() {
+        pf.step(b);
         let mut acc = [[_mm256_setzero_si256(); T]; R];
         let ap: [*const i8; T] =
             std::array::from_fn(|i| actp[i].wrapping_add(b * F::ACT));
@@ -312,11 +314,13 @@ fn i2s_tile<const R: usize, const T: usize>(
     let mask = _mm256_set1_epi8(3);
     let ones = _mm256_set1_epi16(1);
     let mut acc32 = [_mm256_setzero_si256(); 8];
+    let pf = Prefetch::new(rowp[0], R * rb, groups);
     let mut g = 0;
     while g < groups {
         let end = (g + I2S_FLUSH).min(groups);
         let mut acc = [[_mm256_setzero_si256(); T]; R];
         while g < end {
+            pf.step(g);
             // Group g's activations: 256-column chunk g/2, half g%2.
             let ao = (g / 2) * TQ_BLOCK + (g % 2) * 32;
             for (p, a) in rowp.iter().zip(acc.iter_mut()) {
@@ -361,6 +365,43 @@ fn i2s_tile<const R: usize, const T: usize>(
         _mm256_mul_ps(_mm256_div_ps(v, act), d),
     );
     store::<R, T>(job, f, r0, nr, t0, nt);
+}
+
+/// Software prefetch for a tile: the rows of a tile are one contiguous
+/// span of the tensor, and the hardware prefetcher does not follow R
+/// short interleaved row streams well, so each of the tile's `steps`
+/// prefetches its share of the span [`PREFETCH_SPANS`] spans ahead.
+struct Prefetch {
+    /// First byte to prefetch.
+    ahead: *const u8,
+    /// Bytes per step.
+    per_step: usize,
+}
+
+/// How many tile spans ahead the prefetch runs.
+const PREFETCH_SPANS: usize = 2;
+
+impl Prefetch {
+    #[inline(always)]
+    fn new(start: *const u8, span: usize, steps: usize) -> Self {
+        Prefetch {
+            ahead: start.wrapping_add(PREFETCH_SPANS * span),
+            per_step: span.div_ceil(steps),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn step(&self, i: usize) {
+        let p = self.ahead.wrapping_add(i * self.per_step);
+        let mut off = 0;
+        while off < self.per_step {
+            // A prefetch is a hint that never faults, even past the end
+            // of the tensor.
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast());
+            off += 64;
+        }
+    }
 }
 
 /// `x >> 2j` in 16-bit lanes (callers mask each byte with 3).

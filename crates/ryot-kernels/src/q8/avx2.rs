@@ -167,6 +167,9 @@ fn quad(xb: &[i8; BLOCK], j: usize) -> i32 {
 }
 
 /// Exact integer sums of one Q4_0 block for P panels x T tokens.
+// The line index also picks activation quads, so a range loop reads
+// best.
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn isums_q4_0<const P: usize, const T: usize>(
@@ -214,6 +217,9 @@ fn isums_q4_0<const P: usize, const T: usize>(
 }
 
 /// Exact integer sums of one Q8_0 block for P panels x T tokens.
+// The line index also picks activation quads, so a range loop reads
+// best.
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn isums_q8_0<const P: usize, const T: usize>(

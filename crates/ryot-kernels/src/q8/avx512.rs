@@ -147,6 +147,9 @@ fn quad(xb: &[i8; BLOCK], j: usize) -> i32 {
 }
 
 /// Exact integer sums of one Q4_0 block for P panels x T tokens.
+// The line index also picks activation quads, so a range loop reads
+// best.
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 #[inline]
 fn isums_q4_0<const P: usize, const T: usize>(
@@ -190,6 +193,9 @@ fn isums_q4_0<const P: usize, const T: usize>(
 }
 
 /// Exact integer sums of one Q8_0 block for P panels x T tokens.
+// The line index also picks activation quads, so a range loop reads
+// best.
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 #[inline]
 fn isums_q8_0<const P: usize, const T: usize>(

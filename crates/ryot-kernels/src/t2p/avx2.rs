@@ -33,8 +33,8 @@ pub(crate) fn gemm(job: &Job<'_>, panels: Range<usize>) {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
     let n = job.a.n();
-    let mut p = panels.start;
     if n == 1 {
+        let mut p = panels.start;
         while p < panels.end {
             p += match (job.gemv_panels, panels.end - p) {
                 (4, 4..) => {
@@ -53,18 +53,19 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
         }
         return;
     }
-    while p < panels.end {
-        let mut t = 0;
-        while t < n {
-            match n - t {
-                1 => tile::<1, 1>(job, p, t),
-                2 => tile::<1, 2>(job, p, t),
-                3 => tile::<1, 3>(job, p, t),
-                _ => tile::<1, 4>(job, p, t),
+    for ts in job.token_blocks(4) {
+        for p in panels.clone() {
+            let mut t = ts.start;
+            while t < ts.end {
+                match ts.end - t {
+                    1 => tile::<1, 1>(job, p, t),
+                    2 => tile::<1, 2>(job, p, t),
+                    3 => tile::<1, 3>(job, p, t),
+                    _ => tile::<1, 4>(job, p, t),
+                }
+                t += 4;
             }
-            t += 4;
         }
-        p += 1;
     }
 }
 

@@ -46,24 +46,26 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
         }
         return;
     }
-    let mut p = panels.start;
-    while p < panels.end {
-        if p + 2 <= panels.end {
-            tokens::<2>(job, p, n);
-            p += 2;
-        } else {
-            tokens::<1>(job, p, n);
-            p += 1;
+    for tokens_block in job.token_blocks(6) {
+        let mut p = panels.start;
+        while p < panels.end {
+            if p + 2 <= panels.end {
+                tokens::<2>(job, p, tokens_block.clone());
+                p += 2;
+            } else {
+                tokens::<1>(job, p, tokens_block.clone());
+                p += 1;
+            }
         }
     }
 }
 
-/// All tokens for panels `p..p+P`, in tiles of up to 6 tokens.
+/// Tokens `ts` for panels `p..p+P`, in tiles of up to 6 tokens.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-fn tokens<const P: usize>(job: &Job<'_>, p: usize, n: usize) {
-    let mut t = 0;
-    while t < n {
-        match n - t {
+fn tokens<const P: usize>(job: &Job<'_>, p: usize, ts: Range<usize>) {
+    let mut t = ts.start;
+    while t < ts.end {
+        match ts.end - t {
             1 => tile::<P, 1>(job, p, t),
             2 => tile::<P, 2>(job, p, t),
             3 => tile::<P, 3>(job, p, t),
@@ -90,7 +92,9 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
     let mut facc = [[_mm512_setzero_ps(); T]; P];
     for g in 0..groups {
         // Two accumulators per (panel, token) when the tile is small, so
-        // the dpbusd dependency chains overlap.
+        // enough dpbusd dependency chains overlap (latency 5, two per
+        // cycle: about 10 chains in flight); big tiles have enough already.
+        let split = usize::from(P * T < 8);
         let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
         for c in g * lpg..(g + 1) * lpg {
             if T == 1 && job.prefetch > 0 {
@@ -118,7 +122,7 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                         qt.as_ptr().add(off).cast::<i32>().read_unaligned()
                     });
                     for pi in 0..P {
-                        let a = &mut acc[pi][ti][j & 1];
+                        let a = &mut acc[pi][ti][j & split];
                         *a = _mm512_dpbusd_epi32(*a, wj[pi], b);
                     }
                 }

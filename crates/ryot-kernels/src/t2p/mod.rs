@@ -76,6 +76,18 @@ impl<'a> Job<'a> {
         self.w.k_pad() / self.w.group_cols()
     }
 
+    /// Token ranges a GEMM walks one after another: each block's
+    /// activations (about 192 KiB) stay in L2 while all panels pass over
+    /// them. Block lengths are multiples of the kernel's token `tile`.
+    pub(crate) fn token_blocks(
+        &self,
+        tile: usize,
+    ) -> impl Iterator<Item = Range<usize>> + use<> {
+        let n = self.a.n();
+        let per = ((192 << 10) / self.a.k_pad()).max(tile) / tile * tile;
+        (0..n).step_by(per).map(move |t| t..(t + per).min(n))
+    }
+
     /// Writes the 16 results of panel `p` for token `t`, dropping padding
     /// rows.
     #[inline]
