@@ -17,7 +17,8 @@ use ryot_kernels::{SimdLevel, TernaryPanels};
 use ryot_machine::DramProbe;
 use ryot_pool::ThreadPool;
 
-const M: usize = 6912;
+static M_ENV: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| std::env::var("M").map_or(6912, |v| v.parse().unwrap()));
+const M0: usize = 6912;
 const K: usize = 2560;
 /// Bytes of weight copies cycled through for the cold rows.
 const COLD_BYTES: usize = 256 << 20;
@@ -135,7 +136,7 @@ fn main() {
     let filter = std::env::args().nth(3).unwrap_or_default();
     let cold = std::env::args().nth(4).is_some_and(|s| s == "cold");
     let pool = ThreadPool::new(2);
-    let c = codes(M * K);
+    let c = codes((*M_ENV) * K);
     let d = f16::from_f32(0.75);
     let tq2 = pack_tq2_0(&c, d);
     let tq1 = pack_tq1_0(&c, d);
@@ -143,16 +144,16 @@ fn main() {
     let names = ["t2p", "tq2_0", "tq1_0", "i2_s"];
     let copies = if cold { 28 } else { 1 };
     let mk = |name: &str| -> Vec<W> { (0..copies).map(|_| match name {
-        "t2p" => W::T2p(TernaryPanels::from_tq2_0(&tq2, M, K).unwrap()),
-        "tq2_0" => W::Tq2_0(Tq2_0::from_gguf(&tq2, M, K).unwrap()),
-        "tq1_0" => W::Tq1_0(Tq1_0::from_gguf(&tq1, M, K).unwrap()),
-        _ => W::I2s(I2s::from_gguf(&i2s, M, K).unwrap()),
+        "t2p" => W::T2p(TernaryPanels::from_tq2_0(&tq2, (*M_ENV), K).unwrap()),
+        "tq2_0" => W::Tq2_0(Tq2_0::from_gguf(&tq2, (*M_ENV), K).unwrap()),
+        "tq1_0" => W::Tq1_0(Tq1_0::from_gguf(&tq1, (*M_ENV), K).unwrap()),
+        _ => W::I2s(I2s::from_gguf(&i2s, (*M_ENV), K).unwrap()),
     }).collect() };
     let ws: Vec<(&str, Vec<W>)> = names.iter().filter(|n| n.contains(filter.as_str())).map(|n| (*n, mk(n))).collect();
     let mut g = Gen(7);
     let x: Vec<f32> = (0..n * K).map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0).collect();
     let a = ActI8::quantize(&x, n, K).unwrap();
-    let mut out = vec![0f32; n * M];
+    let mut out = vec![0f32; n * (*M_ENV)];
     let mut best = vec![f64::MAX; ws.len()];
     let iters = if n >= 64 { 3 } else { 100 };
     for _ in 0..12 {
@@ -165,7 +166,7 @@ fn main() {
     }
     for (i, (name, w)) in ws.iter().enumerate() {
         if best[i] == f64::MAX { continue; }
-        println!("{name:6} n={n} t={threads} {:9.1} us {:6.1} GB/s {:7.1} GOP/s", best[i]*1e6, w[0].bytes() as f64/best[i]/1e9, 2.0*(M*K*n) as f64/best[i]/1e9);
+        println!("{name:6} n={n} t={threads} {:9.1} us {:6.1} GB/s {:7.1} GOP/s", best[i]*1e6, w[0].bytes() as f64/best[i]/1e9, 2.0*((*M_ENV)*K*n) as f64/best[i]/1e9);
     }
     let _ = (median, DramProbe::MIN_BYTES, COLD_BYTES);
 }

@@ -108,6 +108,32 @@ pub fn level() -> SimdLevel {
     })
 }
 
+/// Whether AVX-512 kernel variants that have not yet been run on AVX-512
+/// hardware may be dispatched to (`RYOT_AVX512_UNVALIDATED=1`).
+///
+/// Some AVX-512 variants were written on a machine without AVX-512 (and no
+/// emulator), so they have never executed. Until a run of the test suite on
+/// an AVX-512 CPU with this variable set shows them equal to their scalar
+/// twins, the dispatcher runs the AVX2 variant in their place; each such
+/// kernel says so with an `AVX512_VALIDATED = false` constant.
+pub fn avx512_unvalidated_allowed() -> bool {
+    static ALLOWED: OnceLock<bool> = OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        std::env::var("RYOT_AVX512_UNVALIDATED").is_ok_and(|v| v == "1")
+    })
+}
+
+/// The level a kernel whose AVX-512 variant is (or is not) `validated`
+/// actually runs at when `level` is asked for.
+pub fn effective(level: SimdLevel, validated: bool) -> SimdLevel {
+    if level == SimdLevel::Avx512 && !validated && !avx512_unvalidated_allowed()
+    {
+        SimdLevel::Avx2
+    } else {
+        level
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn detect_hardware() -> SimdLevel {
     let avx512 = is_x86_feature_detected!("avx512f")

@@ -38,6 +38,12 @@ pub(crate) trait Kernel: Sync {
     fn n(acts: &Self::Acts) -> usize;
     /// Units threads split over (a unit is a fixed group of rows).
     fn units(&self) -> usize;
+    /// Whether this format's AVX-512 variant has been validated on
+    /// AVX-512 hardware; if not, the AVX-512 level runs its AVX2 variant
+    /// (see [`isa::effective`]).
+    fn avx512_validated(&self) -> bool {
+        false
+    }
     /// Bytes of weights one pass reads (0 if unknown); small matrices get
     /// fewer threads (see [`tune::TuneParams::min_bytes_per_thread`]).
     fn weight_bytes(&self) -> usize {
@@ -343,6 +349,10 @@ impl Kernel for TernaryPanels {
 
     fn weight_bytes(&self) -> usize {
         self.stored_bytes()
+    }
+
+    fn avx512_validated(&self) -> bool {
+        t2p::AVX512_VALIDATED
     }
 
     fn run(

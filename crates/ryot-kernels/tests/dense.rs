@@ -296,6 +296,11 @@ fn bad_input_gives_typed_errors() {
         err(DenseF16::from_gguf(&[0; 12], usize::MAX / 2, 3)).kind(),
         K::BadShape { .. }
     ));
+    // m * k fits, but not its byte count.
+    assert!(matches!(
+        err(DenseF32::from_gguf(&[0; 4], usize::MAX / 32, 16)).kind(),
+        K::BadShape { .. }
+    ));
     let mut bad = w.clone();
     bad[4] = f32::NAN;
     assert!(matches!(

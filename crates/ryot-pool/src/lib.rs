@@ -286,6 +286,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Spins until `done()` holds or `budget` has elapsed; returns `done()`.
+///
+/// The first quarter of the budget is a pure `spin_loop`; after that each
+/// round also yields the CPU. When the machine is oversubscribed (more
+/// runnable threads than cores) a pure spinner keeps the core from the very
+/// thread it waits for: the worker that must see the job, or the caller
+/// that was just woken onto this core. With nothing else runnable,
+/// `yield_now` returns at once and this is still a spin.
 #[inline]
 fn spin_until(budget: Duration, mut done: impl FnMut() -> bool) -> bool {
     if done() {
@@ -294,6 +301,7 @@ fn spin_until(budget: Duration, mut done: impl FnMut() -> bool) -> bool {
     if budget.is_zero() {
         return false;
     }
+    let pure = budget / 4;
     let start = Instant::now();
     loop {
         // Reading the clock costs about as much as a few pauses: do it
@@ -304,8 +312,12 @@ fn spin_until(budget: Duration, mut done: impl FnMut() -> bool) -> bool {
                 return true;
             }
         }
-        if start.elapsed() >= budget {
+        let elapsed = start.elapsed();
+        if elapsed >= budget {
             return done();
+        }
+        if elapsed >= pure {
+            std::thread::yield_now();
         }
     }
 }

@@ -134,6 +134,7 @@ pub fn quantize_row_at(
     q: &mut [i8],
 ) -> (f32, i32) {
     assert_eq!(x.len(), q.len(), "quantize_row: lengths differ");
+    let level = crate::isa::effective(level, AVX512_VALIDATED);
     let amax = match level {
         SimdLevel::Scalar => scalar::amax(x),
         #[cfg(target_arch = "x86_64")]
@@ -155,6 +156,10 @@ pub fn quantize_row_at(
     };
     (scale, sum)
 }
+
+/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
+/// equal to the scalar twin (see [`crate::isa::effective`]).
+pub const AVX512_VALIDATED: bool = false;
 
 /// `f32(127 / max(1e-5, amax))` with the division in f64, as bitnet.cpp.
 pub fn act_scale(amax: f32) -> f32 {

@@ -48,6 +48,13 @@ pub(crate) fn elements(m: usize, k: usize) -> Result<usize, KernelError> {
     Ok(m * k)
 }
 
+/// `len * size` bytes, or a shape error if that overflows.
+fn byte_len(len: usize, size: usize) -> Result<usize, KernelError> {
+    len.checked_mul(size).ok_or_else(|| {
+        KernelError::shape(format!("{len} weights are too many bytes"))
+    })
+}
+
 fn non_finite(what: &'static str) -> KernelError {
     KernelError::new(KernelErrorKind::NonFinite { what })
 }
@@ -130,10 +137,11 @@ impl DenseF32 {
         k: usize,
     ) -> Result<Self, KernelError> {
         let len = elements(m, k)?;
-        if bytes.len() != len * 4 {
+        let want = byte_len(len, 4)?;
+        if bytes.len() != want {
             return Err(KernelError::len(
                 "F32 weight bytes",
-                len * 4,
+                want,
                 bytes.len(),
             ));
         }
@@ -217,10 +225,11 @@ impl DenseF16 {
         k: usize,
     ) -> Result<Self, KernelError> {
         let len = elements(m, k)?;
-        if bytes.len() != len * 2 {
+        let want = byte_len(len, 2)?;
+        if bytes.len() != want {
             return Err(KernelError::len(
                 "F16 weight bytes",
-                len * 2,
+                want,
                 bytes.len(),
             ));
         }

@@ -51,7 +51,7 @@ impl ActQ8K {
                 "activations need n >= 1 and k >= 1 (got n = {n}, k = {k})"
             )));
         }
-        if k % BLOCK != 0 {
+        if !k.is_multiple_of(BLOCK) {
             return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
                 ty: "q8_k activations",
                 k,

@@ -26,6 +26,10 @@
 //! concurrent row streams); GEMM tiles are 1 panel x [`GEMM_TOKENS`]
 //! tokens, so each loaded and unpacked weight vector feeds several tokens.
 
+// Tile loops index several arrays by the same (panel, token, half, group)
+// indices, as in the pseudo-code above.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -53,11 +57,14 @@ fn gemm_impl<B: KBlock>(job: &Job<'_, B>, panels: Range<usize>) {
     let mut p = panels.start;
     if n == 1 {
         while p + GEMV_PANELS <= panels.end {
-            tile::<B, GEMV_PANELS, 1>(job, p, 0);
+            match B::KIND {
+                Kind::Q4K => tile::<B, { 2 * GEMV_PANELS }, 4, 1>(job, p, 0),
+                Kind::Q6K => tile::<B, { 2 * GEMV_PANELS }, 2, 1>(job, p, 0),
+            }
             p += GEMV_PANELS;
         }
         while p < panels.end {
-            tile::<B, 1, 1>(job, p, 0);
+            tile::<B, 2, 2, 1>(job, p, 0);
             p += 1;
         }
         return;
@@ -66,66 +73,78 @@ fn gemm_impl<B: KBlock>(job: &Job<'_, B>, panels: Range<usize>) {
         let mut t = 0;
         while t < n {
             match n - t {
-                1 => tile::<B, 1, 1>(job, p, t),
-                2 => tile::<B, 1, 2>(job, p, t),
-                3 => tile::<B, 1, 3>(job, p, t),
-                _ => tile::<B, 1, GEMM_TOKENS>(job, p, t),
+                1 => tile::<B, 2, 2, 1>(job, p, t),
+                2 => tile::<B, 2, 1, 2>(job, p, t),
+                3 => tile::<B, 2, 1, 3>(job, p, t),
+                _ => tile::<B, 2, 1, GEMM_TOKENS>(job, p, t),
             }
             t += GEMM_TOKENS;
         }
     }
 }
 
-/// Panels `p0..p0+P` x tokens `t0..t0+T` (clipped to `n`).
+/// A row half: 8 rows (half `h` of the lines) of one chunk.
+type Half<'a> = (&'a [Line], usize);
+
+/// The `R` row halves of panels `p0..p0+R/2` x tokens `t0..t0+T` (clipped
+/// to `n`), their integer sums taken `G` row halves at a time (every
+/// loaded activation feeds `G x T` accumulators).
 #[target_feature(enable = "avx2,fma,f16c")]
-fn tile<B: KBlock, const P: usize, const T: usize>(
+fn tile<B: KBlock, const R: usize, const G: usize, const T: usize>(
     job: &Job<'_, B>,
     p0: usize,
     t0: usize,
 ) {
+    const { assert!(R % 2 == 0 && G > 0 && R % G == 0) };
     let nt = (job.a.n() - t0).min(T);
     // Tokens past n repeat the last one (their results are not stored).
     let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
     let x: [&[[i8; BLOCK]]; T] =
         std::array::from_fn(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
     let dx: [&[f32]; T] = std::array::from_fn(|i| job.a.scales(tok[i]));
-    let mut facc = [[[_mm256_setzero_ps(); 2]; T]; P];
+    let mut facc = [[_mm256_setzero_ps(); T]; R];
     for b in 0..job.w.blocks() {
         let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &x[i][b]);
-        for (pi, fp) in facc.iter_mut().enumerate() {
-            let lines = job.w.chunk(p0 + pi, b);
-            let halves = job.w.halves(p0 + pi, b);
-            for h in 0..2 {
-                match B::KIND {
-                    Kind::Q4K => {
-                        let s32: [&[i16]; T] = std::array::from_fn(|i| {
-                            &job.a.sums32(tok[i])[8 * b..8 * b + 8]
-                        });
-                        let (s, m) = q4k_sums::<T>(lines, h, &xb, &s32);
-                        let d = widen(&halves[0], h);
-                        let dmin = widen(&halves[1], h);
+        let dxv: [__m256; T] =
+            std::array::from_fn(|i| _mm256_set1_ps(dx[i][b]));
+        for g0 in (0..R).step_by(G) {
+            let rows: [Half<'_>; G] = std::array::from_fn(|i| {
+                (job.w.chunk(p0 + (g0 + i) / 2, b), (g0 + i) % 2)
+            });
+            let halves: [Half16Ref<'_>; G] = std::array::from_fn(|i| {
+                (job.w.halves(p0 + (g0 + i) / 2, b), (g0 + i) % 2)
+            });
+            match B::KIND {
+                Kind::Q4K => {
+                    let s32: [&[i16]; T] = std::array::from_fn(|i| {
+                        &job.a.sums32(tok[i])[8 * b..8 * b + 8]
+                    });
+                    let (s, m) = q4k_sums::<G, T>(&rows, &xb, &s32);
+                    for (i, &(hv, h)) in halves.iter().enumerate() {
+                        let d = widen(&hv[0], h);
+                        let dmin = widen(&hv[1], h);
                         for ti in 0..T {
-                            let dxv = _mm256_set1_ps(dx[ti][b]);
-                            let ds = _mm256_mul_ps(d, dxv);
-                            let dm = _mm256_mul_ps(dmin, dxv);
-                            let f = &mut fp[ti][h];
-                            let sf = _mm256_cvtepi32_ps(s[ti]);
+                            let ds = _mm256_mul_ps(d, dxv[ti]);
+                            let dm = _mm256_mul_ps(dmin, dxv[ti]);
+                            let f = &mut facc[g0 + i][ti];
+                            let sf = _mm256_cvtepi32_ps(s[i][ti]);
                             *f = _mm256_add_ps(*f, _mm256_mul_ps(ds, sf));
-                            let mf = _mm256_cvtepi32_ps(m[ti]);
+                            let mf = _mm256_cvtepi32_ps(m[i][ti]);
                             *f = _mm256_sub_ps(*f, _mm256_mul_ps(dm, mf));
                         }
                     }
-                    Kind::Q6K => {
-                        let bs: [&[i16]; T] = std::array::from_fn(|i| {
-                            &job.a.bsums(tok[i])[16 * b..16 * b + 16]
-                        });
-                        let s = q6k_sums::<T>(lines, h, &xb, &bs);
-                        let d = widen(&halves[0], h);
+                }
+                Kind::Q6K => {
+                    let bs: [&[i16]; T] = std::array::from_fn(|i| {
+                        &job.a.bsums(tok[i])[16 * b..16 * b + 16]
+                    });
+                    let s = q6k_sums::<G, T>(&rows, &xb, &bs);
+                    for (i, &(hv, h)) in halves.iter().enumerate() {
+                        let d = widen(&hv[0], h);
                         for ti in 0..T {
-                            let dxv = _mm256_set1_ps(dx[ti][b]);
-                            let ds = _mm256_mul_ps(d, dxv);
-                            let f = &mut fp[ti][h];
-                            let sf = _mm256_cvtepi32_ps(s[ti]);
+                            let ds = _mm256_mul_ps(d, dxv[ti]);
+                            let f = &mut facc[g0 + i][ti];
+                            let sf = _mm256_cvtepi32_ps(s[i][ti]);
                             *f = _mm256_add_ps(*f, _mm256_mul_ps(ds, sf));
                         }
                     }
@@ -133,18 +152,21 @@ fn tile<B: KBlock, const P: usize, const T: usize>(
             }
         }
     }
-    for (pi, fp) in facc.iter().enumerate() {
-        for (ti, v) in fp.iter().enumerate().take(nt) {
+    for pi in 0..R / 2 {
+        for ti in 0..nt {
             let mut out = [0f32; PANEL_ROWS];
             // SAFETY: out holds 16 f32s.
             unsafe {
-                _mm256_storeu_ps(out.as_mut_ptr(), v[0]);
-                _mm256_storeu_ps(out.as_mut_ptr().add(8), v[1]);
+                _mm256_storeu_ps(out.as_mut_ptr(), facc[2 * pi][ti]);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8), facc[2 * pi + 1][ti]);
             }
             job.store(p0 + pi, t0 + ti, &out);
         }
     }
 }
+
+/// The f16 scales of a row half: the chunk's scales and the half.
+type Half16Ref<'a> = (&'a [Half16], usize);
 
 /// Half `h` (rows 8h..8h+8) of a line: a dword per row.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -231,23 +253,17 @@ fn top2(u: __m256i) -> __m256i {
     _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(u), k03))
 }
 
-/// Exact `S` and `M` (see the module doc) of half `h` of one Q4_K chunk
-/// for `T` tokens.
+/// The packed 6-bit scales and mins of a Q4_K row half, unpacked by
+/// ggml's kmask steps on the three dwords of each row: `(sc03, sc47,
+/// mn03, mn47)`, byte `j` of a row's dword holding sub-block `j` (`4 + j`).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn q4k_sums<const T: usize>(
-    lines: &[Line],
-    h: usize,
-    xb: &[&[i8; BLOCK]; T],
-    sums32: &[&[i16]; T],
-) -> ([__m256i; T], [__m256i; T]) {
-    let (scale_lines, codes) = lines.split_at(Q4K_SCALE_LINES);
+fn q4k_scales(lines: &[Line], h: usize) -> [__m256i; 4] {
     let k3f = _mm256_set1_epi8(0x3f);
     let k0f = _mm256_set1_epi8(0x0f);
-    // ggml's kmask steps on the three packed dwords of each row.
-    let u0 = load_half(&scale_lines[0], h);
-    let u1 = load_half(&scale_lines[1], h);
-    let u2 = load_half(&scale_lines[2], h);
+    let u0 = load_half(&lines[0], h);
+    let u1 = load_half(&lines[1], h);
+    let u2 = load_half(&lines[2], h);
     let sc03 = _mm256_and_si256(u0, k3f);
     let mn03 = _mm256_and_si256(u1, k3f);
     let sc47 = _mm256_or_si256(_mm256_and_si256(u2, k0f), top2(u0));
@@ -255,122 +271,162 @@ fn q4k_sums<const T: usize>(
         _mm256_and_si256(_mm256_srli_epi32::<4>(u2), k0f),
         top2(u1),
     );
-    let mp = [
-        shuf(mn03, &PAIR_LO[0]),
-        shuf(mn03, &PAIR_LO[1]),
-        shuf(mn47, &PAIR_LO[0]),
-        shuf(mn47, &PAIR_LO[1]),
-    ];
-    let mut mins = [_mm256_setzero_si256(); T];
-    for (ti, m) in mins.iter_mut().enumerate() {
-        for (i, mpi) in mp.iter().enumerate() {
-            let xs = _mm256_set1_epi32(pair(sums32[ti], i));
-            *m = _mm256_add_epi32(*m, _mm256_madd_epi16(*mpi, xs));
-        }
-    }
-    let mut s = [_mm256_setzero_si256(); T];
-    for c in 0..4 {
-        let mut lo16 = [_mm256_setzero_si256(); T];
-        let mut hi16 = [_mm256_setzero_si256(); T];
-        for u in 0..8 {
-            let w = load_half(&codes[8 * c + u], h);
-            let lo = _mm256_and_si256(w, k0f);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), k0f);
-            for ti in 0..T {
-                let al = _mm256_set1_epi32(quad(xb[ti], 16 * c + u));
-                let ah = _mm256_set1_epi32(quad(xb[ti], 16 * c + 8 + u));
-                let pl = _mm256_maddubs_epi16(lo, al);
-                let ph = _mm256_maddubs_epi16(hi, ah);
-                lo16[ti] = _mm256_add_epi16(lo16[ti], pl);
-                hi16[ti] = _mm256_add_epi16(hi16[ti], ph);
+    [sc03, sc47, mn03, mn47]
+}
+
+/// Exact `S` and `M` (see the module doc) of `G` Q4_K row halves for `T`
+/// tokens.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn q4k_sums<const G: usize, const T: usize>(
+    rows: &[Half<'_>; G],
+    xb: &[&[i8; BLOCK]; T],
+    sums32: &[&[i16]; T],
+) -> ([[__m256i; T]; G], [[__m256i; T]; G]) {
+    let k0f = _mm256_set1_epi8(0x0f);
+    let scales: [[__m256i; 4]; G] =
+        std::array::from_fn(|r| q4k_scales(rows[r].0, rows[r].1));
+    let mut mins = [[_mm256_setzero_si256(); T]; G];
+    for r in 0..G {
+        let [_, _, mn03, mn47] = scales[r];
+        let mp = [
+            shuf(mn03, &PAIR_LO[0]),
+            shuf(mn03, &PAIR_LO[1]),
+            shuf(mn47, &PAIR_LO[0]),
+            shuf(mn47, &PAIR_LO[1]),
+        ];
+        for (ti, m) in mins[r].iter_mut().enumerate() {
+            for (i, mpi) in mp.iter().enumerate() {
+                let xs = _mm256_set1_epi32(pair(sums32[ti], i));
+                *m = _mm256_add_epi32(*m, _mm256_madd_epi16(*mpi, xs));
             }
         }
-        let src = if c < 2 { sc03 } else { sc47 };
-        let sl = shuf(src, &REP_LO[(2 * c) % 4]);
-        let sh = shuf(src, &REP_LO[(2 * c + 1) % 4]);
-        for ti in 0..T {
-            let v = _mm256_add_epi32(
-                _mm256_madd_epi16(lo16[ti], sl),
-                _mm256_madd_epi16(hi16[ti], sh),
-            );
-            s[ti] = _mm256_add_epi32(s[ti], v);
+    }
+    let mut s = [[_mm256_setzero_si256(); T]; G];
+    for c in 0..4 {
+        let mut lo16 = [[_mm256_setzero_si256(); T]; G];
+        let mut hi16 = [[_mm256_setzero_si256(); T]; G];
+        for u in 0..8 {
+            let al: [__m256i; T] = std::array::from_fn(|ti| {
+                _mm256_set1_epi32(quad(xb[ti], 16 * c + u))
+            });
+            let ah: [__m256i; T] = std::array::from_fn(|ti| {
+                _mm256_set1_epi32(quad(xb[ti], 16 * c + 8 + u))
+            });
+            for r in 0..G {
+                let (lines, h) = rows[r];
+                let w = load_half(&lines[Q4K_SCALE_LINES + 8 * c + u], h);
+                let lo = _mm256_and_si256(w, k0f);
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), k0f);
+                for ti in 0..T {
+                    let pl = _mm256_maddubs_epi16(lo, al[ti]);
+                    let ph = _mm256_maddubs_epi16(hi, ah[ti]);
+                    lo16[r][ti] = _mm256_add_epi16(lo16[r][ti], pl);
+                    hi16[r][ti] = _mm256_add_epi16(hi16[r][ti], ph);
+                }
+            }
+        }
+        for r in 0..G {
+            let src = scales[r][c / 2];
+            let sl = shuf(src, &REP_LO[(2 * c) % 4]);
+            let sh = shuf(src, &REP_LO[(2 * c + 1) % 4]);
+            for ti in 0..T {
+                let v = _mm256_add_epi32(
+                    _mm256_madd_epi16(lo16[r][ti], sl),
+                    _mm256_madd_epi16(hi16[r][ti], sh),
+                );
+                s[r][ti] = _mm256_add_epi32(s[r][ti], v);
+            }
         }
     }
     (s, mins)
 }
 
-/// Exact `S` (see the module doc) of half `h` of one Q6_K chunk for `T`
-/// tokens.
+/// Exact `S` (see the module doc) of `G` Q6_K row halves for `T` tokens.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn q6k_sums<const T: usize>(
-    lines: &[Line],
-    h: usize,
+fn q6k_sums<const G: usize, const T: usize>(
+    rows: &[Half<'_>; G],
     xb: &[&[i8; BLOCK]; T],
     bsums: &[&[i16]; T],
-) -> [__m256i; T] {
-    let (scale_lines, codes) = lines.split_at(Q6K_SCALE_LINES);
+) -> [[__m256i; T]; G] {
     let k0f = _mm256_set1_epi8(0x0f);
     let k30 = _mm256_set1_epi8(0x30);
-    let sl: [__m256i; 4] =
-        std::array::from_fn(|i| load_half(&scale_lines[i], h));
-    // 32 * sum_j sc_j * bsums[j], the code offset.
-    let mut off = [_mm256_setzero_si256(); T];
-    for i in 0..8 {
-        let sp = _mm256_srai_epi16::<8>(shuf(sl[i / 2], &PAIR_HI[i % 2]));
-        for (ti, o) in off.iter_mut().enumerate() {
-            let xs = _mm256_set1_epi32(pair(bsums[ti], i));
-            *o = _mm256_add_epi32(*o, _mm256_madd_epi16(sp, xs));
+    let sl: [[__m256i; 4]; G] = std::array::from_fn(|r| {
+        std::array::from_fn(|i| load_half(&rows[r].0[i], rows[r].1))
+    });
+    // sum_j sc_j * bsums[j], the code offset (times 32 below).
+    let mut off = [[_mm256_setzero_si256(); T]; G];
+    for r in 0..G {
+        for i in 0..8 {
+            let sp =
+                _mm256_srai_epi16::<8>(shuf(sl[r][i / 2], &PAIR_HI[i % 2]));
+            for (ti, o) in off[r].iter_mut().enumerate() {
+                let xs = _mm256_set1_epi32(pair(bsums[ti], i));
+                *o = _mm256_add_epi32(*o, _mm256_madd_epi16(sp, xs));
+            }
         }
     }
-    let mut s = [_mm256_setzero_si256(); T];
+    let mut s = [[_mm256_setzero_si256(); T]; G];
     for hh in 0..2 {
         for qp in 0..4 {
-            let mut acc = [[_mm256_setzero_si256(); 4]; T];
+            let mut acc = [[[_mm256_setzero_si256(); 4]; T]; G];
             for q in 2 * qp..2 * qp + 2 {
-                let tri = &codes[3 * (8 * hh + q)..3 * (8 * hh + q) + 3];
-                let a = load_half(&tri[0], h);
-                let b = load_half(&tri[1], h);
-                let hb = load_half(&tri[2], h);
-                let c = [
-                    _mm256_or_si256(
-                        _mm256_and_si256(a, k0f),
-                        _mm256_and_si256(_mm256_slli_epi16::<4>(hb), k30),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(b, k0f),
-                        _mm256_and_si256(_mm256_slli_epi16::<2>(hb), k30),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(a), k0f),
-                        _mm256_and_si256(hb, k30),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(b), k0f),
-                        _mm256_and_si256(_mm256_srli_epi16::<2>(hb), k30),
-                    ),
-                ];
-                for ti in 0..T {
-                    for g in 0..4 {
-                        let xq = quad(xb[ti], 32 * hh + 8 * g + q);
-                        let p =
-                            _mm256_maddubs_epi16(c[g], _mm256_set1_epi32(xq));
-                        acc[ti][g] = _mm256_add_epi16(acc[ti][g], p);
+                let xv: [[__m256i; 4]; T] = std::array::from_fn(|ti| {
+                    std::array::from_fn(|g| {
+                        _mm256_set1_epi32(quad(xb[ti], 32 * hh + 8 * g + q))
+                    })
+                });
+                for r in 0..G {
+                    let (lines, h) = rows[r];
+                    let t0 = Q6K_SCALE_LINES + 3 * (8 * hh + q);
+                    let a = load_half(&lines[t0], h);
+                    let b = load_half(&lines[t0 + 1], h);
+                    let hb = load_half(&lines[t0 + 2], h);
+                    let c = [
+                        _mm256_or_si256(
+                            _mm256_and_si256(a, k0f),
+                            _mm256_and_si256(_mm256_slli_epi16::<4>(hb), k30),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(b, k0f),
+                            _mm256_and_si256(_mm256_slli_epi16::<2>(hb), k30),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(a), k0f),
+                            _mm256_and_si256(hb, k30),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(b), k0f),
+                            _mm256_and_si256(_mm256_srli_epi16::<2>(hb), k30),
+                        ),
+                    ];
+                    for ti in 0..T {
+                        for g in 0..4 {
+                            let p = _mm256_maddubs_epi16(c[g], xv[ti][g]);
+                            acc[r][ti][g] = _mm256_add_epi16(acc[r][ti][g], p);
+                        }
                     }
                 }
             }
-            for g in 0..4 {
-                let j = 8 * hh + 2 * g + qp / 2;
-                let sc =
-                    _mm256_srai_epi16::<8>(shuf(sl[j / 4], &REP_HI[j % 4]));
-                for ti in 0..T {
-                    let v = _mm256_madd_epi16(acc[ti][g], sc);
-                    s[ti] = _mm256_add_epi32(s[ti], v);
+            for r in 0..G {
+                for g in 0..4 {
+                    let j = 8 * hh + 2 * g + qp / 2;
+                    let sc = _mm256_srai_epi16::<8>(shuf(
+                        sl[r][j / 4],
+                        &REP_HI[j % 4],
+                    ));
+                    for ti in 0..T {
+                        let v = _mm256_madd_epi16(acc[r][ti][g], sc);
+                        s[r][ti] = _mm256_add_epi32(s[r][ti], v);
+                    }
                 }
             }
         }
     }
-    std::array::from_fn(|ti| {
-        _mm256_sub_epi32(s[ti], _mm256_slli_epi32::<5>(off[ti]))
+    std::array::from_fn(|r| {
+        std::array::from_fn(|ti| {
+            _mm256_sub_epi32(s[r][ti], _mm256_slli_epi32::<5>(off[r][ti]))
+        })
     })
 }

@@ -24,6 +24,10 @@
 //! the development machine did not, so this file mirrors the tested AVX2
 //! kernel step for step.
 
+// Tile loops index several arrays by the same (panel, token, half, group)
+// indices, as in the pseudo-code above.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 use std::ops::Range;
 

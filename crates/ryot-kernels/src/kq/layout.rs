@@ -223,7 +223,7 @@ impl<B: KBlock> KPanels<B> {
                 "weights need m >= 1 and k >= 1 (got m = {m}, k = {k})"
             )));
         }
-        if k % BLOCK != 0 {
+        if !k.is_multiple_of(BLOCK) {
             return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
                 ty: B::NAME,
                 k,
@@ -278,7 +278,7 @@ impl<B: KBlock> KPanels<B> {
         m: usize,
         k: usize,
     ) -> Result<Self, KernelError> {
-        if m == 0 || k == 0 || k % BLOCK != 0 {
+        if m == 0 || k == 0 || !k.is_multiple_of(BLOCK) {
             // Let from_gguf report the shape problem.
             return Self::from_gguf(&[], m, k);
         }

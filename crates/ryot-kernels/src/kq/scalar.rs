@@ -92,8 +92,8 @@ fn q4k_block(
         }
         let d = f16::from_bits(halves[0].0[r]).to_f32() * dx;
         let dmin = f16::from_bits(halves[1].0[r]).to_f32() * dx;
-        *a = *a + d * s as f32;
-        *a = *a - dmin * mins as f32;
+        *a += d * s as f32;
+        *a -= dmin * mins as f32;
     }
 }
 
@@ -137,6 +137,6 @@ fn q6k_block(
         }
         let s: i32 = sc.iter().zip(&isum).map(|(s, i)| s * i).sum();
         let d = f16::from_bits(halves[0].0[r]).to_f32() * dx;
-        *a = *a + d * s as f32;
+        *a += d * s as f32;
     }
 }

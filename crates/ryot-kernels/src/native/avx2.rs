@@ -47,28 +47,26 @@ fn gemm_impl(job: &Job<'_>, rows: Range<usize>) {
     }
 }
 
-/// Tiles of a unit range: 8 rows x 1 token for GEMV; for GEMM 2 rows x 4
-/// tokens, the token remainder as 4 x 2 and 8 x 1 tiles.
+/// Tiles of a unit range, 8 rows at a time: 1 row x 8 tokens while 8
+/// tokens remain, then 2 x 4, 4 x 2 and 8 x 1 (the GEMV tile) for the
+/// remainder.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn blocks<F: BlockDot>(job: &Job<'_>, rows: Range<usize>) {
     let n = job.n();
     let mut r = rows.start;
     while r < rows.end {
+        let sub = |step: usize| (r..(r + 8).min(rows.end)).step_by(step);
         let mut t = 0;
-        while n - t >= 4 {
-            for rr in (r..r + 8).step_by(2) {
-                if rr < rows.end {
-                    tq_tile::<F, 2, 4>(job, rr, rows.end, t);
-                }
-            }
+        while n - t >= 8 {
+            sub(1).for_each(|rr| tq_tile::<F, 1, 8>(job, rr, rows.end, t));
+            t += 8;
+        }
+        if n - t >= 4 {
+            sub(2).for_each(|rr| tq_tile::<F, 2, 4>(job, rr, rows.end, t));
             t += 4;
         }
         if n - t >= 2 {
-            for rr in (r..r + 8).step_by(4) {
-                if rr < rows.end {
-                    tq_tile::<F, 4, 2>(job, rr, rows.end, t);
-                }
-            }
+            sub(4).for_each(|rr| tq_tile::<F, 4, 2>(job, rr, rows.end, t));
             t += 2;
         }
         if n > t {
@@ -169,7 +167,11 @@ impl BlockDot for Tq1 {
                         *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(c, q));
                     }
                     if n < 4 {
-                        *rh = _mm256_add_epi8(*rh, _mm256_add_epi8(*rh, *rh));
+                        // r * 3 as two adds; `opaque` keeps LLVM from
+                        // folding the chain into byte multiplies by 27
+                        // and 81, which it emulates with 16-bit ones.
+                        let r3 = _mm256_add_epi8(*rh, _mm256_add_epi8(*rh, *rh));
+                        *rh = opaque(r3);
                     }
                 }
             }
@@ -263,21 +265,18 @@ fn i2s(job: &Job<'_>, rows: Range<usize>) {
     let n = job.n();
     let mut r = rows.start;
     while r < rows.end {
+        let sub = |step: usize| (r..(r + 8).min(rows.end)).step_by(step);
         let mut t = 0;
-        while n - t >= 4 {
-            for rr in (r..r + 8).step_by(2) {
-                if rr < rows.end {
-                    i2s_tile::<2, 4>(job, rr, rows.end, t);
-                }
-            }
+        while n - t >= 8 {
+            sub(1).for_each(|rr| i2s_tile::<1, 8>(job, rr, rows.end, t));
+            t += 8;
+        }
+        if n - t >= 4 {
+            sub(2).for_each(|rr| i2s_tile::<2, 4>(job, rr, rows.end, t));
             t += 4;
         }
         if n - t >= 2 {
-            for rr in (r..r + 8).step_by(4) {
-                if rr < rows.end {
-                    i2s_tile::<4, 2>(job, rr, rows.end, t);
-                }
-            }
+            sub(4).for_each(|rr| i2s_tile::<4, 2>(job, rr, rows.end, t));
             t += 2;
         }
         if n > t {
@@ -379,7 +378,7 @@ struct Prefetch {
 }
 
 /// How many tile spans ahead the prefetch runs.
-const PREFETCH_SPANS: usize = 2;
+const PREFETCH_SPANS: usize = 0;
 
 impl Prefetch {
     #[inline(always)]
@@ -395,13 +394,29 @@ impl Prefetch {
     fn step(&self, i: usize) {
         let p = self.ahead.wrapping_add(i * self.per_step);
         let mut off = 0;
-        while off < self.per_step {
+        while PREFETCH_SPANS > 0 && off < self.per_step {
             // A prefetch is a hint that never faults, even past the end
             // of the tensor.
             _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast());
             off += 64;
         }
     }
+}
+
+/// `x`, through an empty `asm!` block that the optimizer cannot see into.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn opaque(mut x: __m256i) -> __m256i {
+    // SAFETY: the template is empty: no instruction runs, no register
+    // but `x` is named, no memory or flags are touched.
+    unsafe {
+        std::arch::asm!(
+            "/* {0} */",
+            inout(ymm_reg) x,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    x
 }
 
 /// `x >> 2j` in 16-bit lanes (callers mask each byte with 3).

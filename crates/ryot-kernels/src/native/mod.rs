@@ -108,34 +108,31 @@ impl NativeActs {
         let mut perm = vec![weights::Chunk([0; 64]); n * perm_row / 64];
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut perm);
         for (t, dst) in bytes.chunks_exact_mut(perm_row).enumerate() {
-            let q = &a.row(t)[..k];
-            let at = |i: usize| q.get(i).map_or(0, |&v| v as u8);
+            let q: &[u8] = bytemuck::cast_slice(&a.row(t)[..k]);
+            // Copies q[from..from+len] (clipped to k) to d[to..].
+            let mut put = |d: &mut [u8], to: usize, from: usize, len: usize| {
+                let end = (from + len).min(k);
+                if from < end {
+                    d[to..to + end - from].copy_from_slice(&q[from..end]);
+                }
+            };
             for c in 0..chunks {
                 let c0 = c * TQ_BLOCK;
                 match w.fmt {
                     Format::Tq2_0 | Format::I2s => {
                         let d = &mut dst[c0..c0 + TQ_BLOCK];
                         for s in 0..4 {
-                            for i in 0..32 {
-                                d[64 * s + i] = at(c0 + 32 * s + i);
-                                d[64 * s + 32 + i] = at(c0 + 128 + 32 * s + i);
-                            }
+                            put(d, 64 * s, c0 + 32 * s, 32);
+                            put(d, 64 * s + 32, c0 + 128 + 32 * s, 32);
                         }
                     }
                     Format::Tq1_0 => {
                         let d = &mut dst[c * TQ1_ACT..(c + 1) * TQ1_ACT];
                         for s in 0..5 {
-                            let slot = &mut d[64 * s..64 * s + 64];
-                            for i in 0..32 {
-                                slot[i] = at(c0 + 32 * s + i);
-                            }
-                            for i in 0..16 {
-                                slot[32 + i] = at(c0 + 160 + 16 * s + i);
-                            }
+                            put(d, 64 * s, c0 + 32 * s, 32);
+                            put(d, 64 * s + 32, c0 + 160 + 16 * s, 16);
                             if s < 4 {
-                                for i in 0..4 {
-                                    slot[48 + i] = at(c0 + 240 + 4 * s + i);
-                                }
+                                put(d, 64 * s + 48, c0 + 240 + 4 * s, 4);
                             }
                         }
                     }

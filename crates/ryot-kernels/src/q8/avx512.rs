@@ -12,8 +12,10 @@
 //! isum = acc + acc';  acc_f = fma(f32(isum), f32(d_w) * d_x, acc_f)
 //! ```
 //!
-//! Two accumulators per (panel, token) halve the `vpdpbusd` dependency
-//! chains; integer addition is exact, so this does not change results.
+//! Small tiles use two accumulators per (panel, token) so that enough
+//! `vpdpbusd` dependency chains overlap (latency about 5, two per cycle);
+//! big tiles have enough chains already and would run out of registers.
+//! Integer addition is exact, so this does not change results.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -158,6 +160,7 @@ fn isums_q4_0<const P: usize, const T: usize>(
     xsum: &[i32; T],
 ) -> [[__m512i; T]; P] {
     let mask = _mm512_set1_epi8(0x0f);
+    let split = usize::from(P * T < 8);
     let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
     for ti in 0..T {
         let off = _mm512_set1_epi32(-8 * xsum[ti]);
@@ -179,7 +182,7 @@ fn isums_q4_0<const P: usize, const T: usize>(
             for pi in 0..P {
                 let a = &mut acc[pi][ti];
                 a[0] = _mm512_dpbusd_epi32(a[0], lo[pi], xl);
-                a[1] = _mm512_dpbusd_epi32(a[1], hi[pi], xh);
+                a[split] = _mm512_dpbusd_epi32(a[split], hi[pi], xh);
             }
         }
     }
@@ -203,6 +206,7 @@ fn isums_q8_0<const P: usize, const T: usize>(
     xb: &[&[i8; BLOCK]; T],
     xsum: &[i32; T],
 ) -> [[__m512i; T]; P] {
+    let split = usize::from(P * T < 8);
     let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
     for ti in 0..T {
         // Lines hold code + 128: dpbusd adds 128 * sum(x) too much.
@@ -219,7 +223,7 @@ fn isums_q8_0<const P: usize, const T: usize>(
         for ti in 0..T {
             let xv = _mm512_set1_epi32(quad(xb[ti], j));
             for pi in 0..P {
-                let a = &mut acc[pi][ti][j & 1];
+                let a = &mut acc[pi][ti][j & split];
                 *a = _mm512_dpbusd_epi32(*a, w[pi], xv);
             }
         }

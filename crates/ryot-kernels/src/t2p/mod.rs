@@ -98,9 +98,13 @@ impl<'a> Job<'a> {
     }
 }
 
+/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
+/// equal to the scalar twin (see [`crate::isa::effective`]).
+pub const AVX512_VALIDATED: bool = false;
+
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run(level: SimdLevel, job: &Job<'_>, panels: Range<usize>) {
-    match level {
+    match crate::isa::effective(level, AVX512_VALIDATED) {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),
