@@ -9,7 +9,10 @@
 //!
 //! - the caller thread is worker 0, so a 2-thread job wakes one thread;
 //! - workers spin on a generation counter for a short, bounded time
-//!   ([`DEFAULT_SPIN`]) before parking on a condition variable;
+//!   ([`DEFAULT_SPIN`]) before parking on a condition variable, and the
+//!   caller spins the same way while it waits for them; a spinner yields
+//!   its core every 5 µs, so an oversubscribed machine (the caller and a
+//!   worker sharing one core) costs microseconds, not whole spin budgets;
 //! - `run(1, f)` calls `f(0, 1)` inline with no synchronisation at all.
 //!
 //! ```
@@ -45,6 +48,10 @@ use std::time::{Duration, Instant};
 /// Long enough to cover the gap between two kernel calls of one decode step,
 /// short enough that an idle pool costs nothing measurable.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(100);
+
+/// While spinning, yield the CPU once per this much time; see
+/// [`spin_until`].
+const YIELD_EVERY: Duration = Duration::from_micros(5);
 
 /// Environment variable read by [`ThreadPool::global`]: the total number of
 /// workers, the caller included.
@@ -287,12 +294,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Spins until `done()` holds or `budget` has elapsed; returns `done()`.
 ///
-/// The first quarter of the budget is a pure `spin_loop`; after that each
-/// round also yields the CPU. When the machine is oversubscribed (more
-/// runnable threads than cores) a pure spinner keeps the core from the very
-/// thread it waits for: the worker that must see the job, or the caller
-/// that was just woken onto this core. With nothing else runnable,
-/// `yield_now` returns at once and this is still a spin.
+/// Every [`YIELD_EVERY`] of spinning, the spinner yields the CPU once. When
+/// the machine is oversubscribed, the caller and a worker can end up
+/// sharing one core, and a pure spinner then keeps the core from the very
+/// thread it waits for until its whole budget is spent (an empty 2-way job
+/// took two spin budgets). With nothing else runnable, `yield_now` returns
+/// at once, and a yield every few microseconds costs the common case
+/// almost nothing.
 #[inline]
 fn spin_until(budget: Duration, mut done: impl FnMut() -> bool) -> bool {
     if done() {
@@ -301,8 +309,8 @@ fn spin_until(budget: Duration, mut done: impl FnMut() -> bool) -> bool {
     if budget.is_zero() {
         return false;
     }
-    let pure = budget / 4;
     let start = Instant::now();
+    let mut next_yield = YIELD_EVERY;
     loop {
         // Reading the clock costs about as much as a few pauses: do it
         // every 16 iterations only.
@@ -316,8 +324,9 @@ fn spin_until(budget: Duration, mut done: impl FnMut() -> bool) -> bool {
         if elapsed >= budget {
             return done();
         }
-        if elapsed >= pure {
+        if elapsed >= next_yield {
             std::thread::yield_now();
+            next_yield = elapsed + YIELD_EVERY;
         }
     }
 }
