@@ -12,6 +12,10 @@
 //!
 //! Every call is a full `matmul_at` (activation conversion/quantization
 //! included). Times are medians over calls repeated for at least 0.3 s.
+//! On a shared machine the wall time of a 1-thread row includes time the
+//! scheduler gave to other processes, so 1-thread rows also show the
+//! calling thread's CPU time per call (`cpu us`, Linux
+//! `CLOCK_THREAD_CPUTIME_ID`) and the GOP/s it implies.
 
 use std::time::Instant;
 
@@ -44,21 +48,48 @@ fn weights(ty: &str, w: &[f32]) -> Weights {
     }
 }
 
+#[cfg(target_os = "linux")]
+fn thread_cpu_seconds() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec to a valid pointer.
+    unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_seconds() -> f64 {
+    f64::NAN
+}
+
 /// Median seconds per call of `f(i)` for call index i, repeated for at
 /// least `min_s` seconds and 3 calls, after one warm-up call.
-fn time(min_s: f64, mut f: impl FnMut(usize)) -> f64 {
+/// Also returns the calling thread's median CPU seconds per call.
+fn time(min_s: f64, mut f: impl FnMut(usize)) -> (f64, f64) {
     f(0);
     let start = Instant::now();
     let mut samples = Vec::new();
+    let mut cpu = Vec::new();
     let mut i = 1;
     while samples.len() < 3 || start.elapsed().as_secs_f64() < min_s {
         let t = Instant::now();
+        let c = thread_cpu_seconds();
         f(i);
+        cpu.push(thread_cpu_seconds() - c);
         samples.push(t.elapsed().as_secs_f64());
         i += 1;
     }
     samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    cpu.sort_by(f64::total_cmp);
+    (samples[samples.len() / 2], cpu[cpu.len() / 2])
 }
 
 fn main() {
@@ -118,7 +149,7 @@ fn main() {
                         let before = cold
                             .then(|| probe.measure(&pool, t, 3).gbps_median);
                         let min_s = if n >= 128 { 1.0 } else { 0.3 };
-                        let dt = time(min_s, |i| {
+                        let (dt, cpu) = time(min_s, |i| {
                             let ww = if cold {
                                 &copies[i % copies.len()]
                             } else {
@@ -141,8 +172,17 @@ fn main() {
                             }
                             None => String::new(),
                         };
+                        let gop = 2.0 * (M * K * n) as f64 / 1e9;
+                        let (cpu_us, cpu_gops) = if t == 1 {
+                            (
+                                format!("{:9.1}", cpu * 1e6),
+                                format!("{:8.1}", gop / cpu),
+                            )
+                        } else {
+                            (String::new(), String::new())
+                        };
                         println!(
-                            "{:5} {:6} {:4} {:2} {:4} {:9.1} {:7.1} {:8.1} {}",
+                            "{:5} {:6} {:4} {:2} {:4} {:9.1} {:7.1} {:8.1} {:>9} {:>8} {}",
                             ty,
                             level.name(),
                             n,
@@ -150,7 +190,9 @@ fn main() {
                             if cold { "cold" } else { "hot" },
                             dt * 1e6,
                             gbs,
-                            2.0 * (M * K * n) as f64 / dt / 1e9,
+                            gop / dt,
+                            cpu_us,
+                            cpu_gops,
                             probe_col
                         );
                     }

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use ryot_kernels::{SimdLevel, Weights, matmul_at};
+use ryot_kernels::{SimdLevel, Weights, kq, matmul_at};
 use ryot_machine::{DramProbe, cpu_info};
 use ryot_pool::ThreadPool;
 use ryot_quant::QuantType;
@@ -87,9 +87,17 @@ fn main() {
     let min_time = Duration::from_millis(if quick { 200 } else { 1000 });
     let level = ryot_kernels::isa::level();
     let cpu = cpu_info();
-    println!("cpu: {} | level: {level} | shape {M} x {K}", cpu.model);
+    // Unvalidated AVX-512 variants run as AVX2 unless
+    // RYOT_AVX512_UNVALIDATED=1 (see `ryot_kernels::isa::effective`).
+    let runs = ryot_kernels::isa::effective(level, kq::AVX512_VALIDATED);
+    println!(
+        "cpu: {} | level: {level} (kq kernels run {runs}) | shape {M} x {K}",
+        cpu.model
+    );
     let pool = ThreadPool::new(2);
-    let probe = DramProbe::new(DramProbe::DEFAULT_BYTES).expect("probe buffer");
+    let probe = keep("--mode", "cold").then(|| {
+        DramProbe::new(DramProbe::DEFAULT_BYTES).expect("probe buffer")
+    });
     let mut rng = Rng(1);
     let x: Vec<f32> = (0..128 * K).map(|_| rng.unit()).collect();
     println!(
@@ -113,7 +121,10 @@ fn main() {
         let w = Weights::from_gguf(ty, &bytes, M, K).expect("weights");
         let wbytes = w.stored_bytes();
         let copies = COLD_BYTES.div_ceil(wbytes) + 1;
-        let cold: Vec<Weights> = (0..copies).map(|_| w.clone()).collect();
+        let cold: Vec<Weights> = match probe {
+            Some(_) => (0..copies).map(|_| w.clone()).collect(),
+            None => Vec::new(),
+        };
         for n in [1, 8, 128] {
             if !keep("--n", &n.to_string()) {
                 continue;
@@ -129,15 +140,20 @@ fn main() {
                         continue;
                     }
                     let before = (mode == "cold")
-                        .then(|| probe.measure(&pool, threads, 3).gbps_median);
+                        .then(|| {
+                            probe.as_ref().expect("cold rows have a probe")
+                        })
+                        .map(|p| p.measure(&pool, threads, 3).gbps_median);
                     let (med, p10, p90) = time(min_time, |i| {
                         let w =
                             if mode == "hot" { &w } else { &cold[i % copies] };
                         matmul_at(level, w, xs, n, &mut out, &pool, threads)
                             .expect("matmul");
                     });
-                    let after = before
-                        .map(|_| probe.measure(&pool, threads, 3).gbps_median);
+                    let after = probe
+                        .as_ref()
+                        .filter(|_| before.is_some())
+                        .map(|p| p.measure(&pool, threads, 3).gbps_median);
                     let gbps = wbytes as f64 / med / 1e9;
                     let gops = 2.0 * (M * K * n) as f64 / med / 1e9;
                     let (probe_s, share) = match (before, after) {
@@ -157,7 +173,7 @@ fn main() {
             }
         }
     }
-    if level < SimdLevel::Avx512 {
-        println!("note: AVX-512 kernels not timed (this CPU runs {level})");
+    if runs < SimdLevel::Avx512 {
+        println!("note: AVX-512 kernels not timed (they ran as {runs})");
     }
 }

@@ -125,6 +125,9 @@ fn pack_i2s(codes: &[u8], scale: f32) -> Vec<u8> {
     out
 }
 
+/// Builds one copy of a weight tensor.
+type Maker<'a> = Box<dyn Fn() -> W + 'a>;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -143,7 +146,7 @@ fn main() {
     let tq2 = pack_tq2_0(&c, d);
     let tq1 = pack_tq1_0(&c, d);
     let i2s = pack_i2s(&c, 0.75);
-    let makers: Vec<(&str, Box<dyn Fn() -> W>)> = vec![
+    let makers: Vec<(&str, Maker<'_>)> = vec![
         (
             "t2p",
             Box::new(|| W::T2p(TernaryPanels::from_tq2_0(&tq2, M, K).unwrap())),
@@ -190,27 +193,22 @@ fn main() {
                             probe.measure(&pool, threads, 3).gbps_median
                         });
                         let iters = if n == 128 { 4 } else { 2 * copies.len() };
-                        // Warm-up: the first pass maps pages, fills caches.
+                        let pick = |i: usize| {
+                            if cold { &copies[i % copies.len()] } else { &w }
+                        };
+                        // Warm-up: fills caches (hot) or TLBs (cold).
                         for i in 0..iters.min(copies.len()) {
-                            let ww = if cold { &copies[i] } else { &w };
-                            ww.run(level, &a, &mut out, &pool, threads);
+                            pick(i).run(level, &a, &mut out, &pool, threads);
                         }
-                        let mut times = Vec::new();
-                        for _ in 0..5 {
+                        let times = (0..5).map(|_| {
                             let t0 = Instant::now();
                             for i in 0..iters {
-                                let ww = if cold {
-                                    &copies[i % copies.len()]
-                                } else {
-                                    &w
-                                };
-                                ww.run(level, &a, &mut out, &pool, threads);
+                                pick(i)
+                                    .run(level, &a, &mut out, &pool, threads);
                             }
-                            times.push(
-                                t0.elapsed().as_secs_f64() / iters as f64,
-                            );
-                        }
-                        let dt = median(times);
+                            t0.elapsed().as_secs_f64() / iters as f64
+                        });
+                        let dt = median(times.collect());
                         let p1 = cold.then(|| {
                             probe.measure(&pool, threads, 3).gbps_median
                         });

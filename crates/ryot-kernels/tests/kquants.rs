@@ -216,6 +216,17 @@ fn goldens_match_naive_f64() {
         // The golden's own input rows serve as 4 tokens of activations.
         let x = f32s(&read_golden(&format!("{ty}.input.f32.bin")));
         let a = ActQ8K::quantize(&x, 4, 1024).unwrap();
+        // The activations are exactly llama.cpp's quantize_row_q8_K_ref.
+        for t in 0..4 {
+            let mut want = vec![bytemuck::Zeroable::zeroed(); 4];
+            let row = &x[t * 1024..(t + 1) * 1024];
+            ryot_quant::act::quantize_row_q8_k(row, &mut want);
+            assert_eq!(
+                bytemuck::cast_slice::<_, u8>(&a.to_blocks(t)),
+                bytemuck::cast_slice::<_, u8>(&want),
+                "{ty} token {t}"
+            );
+        }
         let mags = term_magnitudes(ty, &bytes);
         for level in levels() {
             let got = match ty {

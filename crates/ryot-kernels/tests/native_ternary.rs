@@ -70,14 +70,6 @@ impl W {
         }
     }
 
-    fn k(&self) -> usize {
-        match self {
-            W::Tq2_0(w) => w.k(),
-            W::Tq1_0(w) => w.k(),
-            W::I2s(w) => w.k(),
-        }
-    }
-
     fn dequantize(&self) -> Vec<f32> {
         match self {
             W::Tq2_0(w) => w.dequantize(),
@@ -157,7 +149,7 @@ fn random_bytes(
     fill: Fill,
 ) -> Vec<u8> {
     let shared = f16::from_f32(0.5 + rng.unit().abs());
-    let mut scale = |rng: &mut Rng| match fill {
+    let scale = |rng: &mut Rng| match fill {
         Fill::Uniform => shared,
         _ => f16::from_f32(0.05 + rng.unit().abs() * 2.0),
     };
@@ -288,8 +280,9 @@ fn i2s_goldens_match_bitnet_bit_for_bit() {
 
 /// Shapes that hit every tail: one row, odd rows, rows that are not a
 /// multiple of the row tiles (8 AVX2 GEMV, 16 AVX-512 and per unit), one
-/// and several blocks (odd I2_S group counts), token counts around the
-/// GEMM tiles (4 AVX2, 4 AVX-512, remainders of 1, 2, 3).
+/// and several blocks (odd I2_S group counts), token counts that use every
+/// token tile (8, 4, 2, 1 tokens on AVX2; 16, 8, 4, 2, 1 on AVX-512) with
+/// remainders.
 const SHAPES: &[(usize, usize, usize)] = &[
     (1, 256, 1),
     (1, 512, 2),
@@ -303,6 +296,8 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (33, 512, 17),
     (40, 2560, 1),
     (65, 768, 2),
+    (20, 512, 16),
+    (9, 768, 31),
 ];
 
 #[test]

@@ -141,13 +141,16 @@ fn tile<W, const P: usize, const T: usize>(
         let xc: [&[f32]; T] = std::array::from_fn(|i| &xs[i][c0..c0 + len]);
         let mut acc = [[_mm512_setzero_ps(); T]; P];
         for c in 0..len {
-            // SAFETY (both blocks): every pc[i] and xc[i] was sliced to
-            // exactly `len` elements above, and c < len.
             let w: [__m512; P] = std::array::from_fn(|i| {
+                // SAFETY: pc[i] was sliced to exactly `len` columns above,
+                // and c < len.
                 unsafe { pc[i].get_unchecked(c) }.load()
             });
             for (ti, x) in xc.iter().enumerate() {
-                let b = _mm512_set1_ps(unsafe { *x.get_unchecked(c) });
+                // SAFETY: x was sliced to exactly `len` values above, and
+                // c < len.
+                let xv = unsafe { *x.get_unchecked(c) };
+                let b = _mm512_set1_ps(xv);
                 for (a, wp) in acc.iter_mut().zip(&w) {
                     a[ti] = _mm512_fmadd_ps(*wp, b, a[ti]);
                 }

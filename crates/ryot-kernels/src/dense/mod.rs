@@ -229,13 +229,17 @@ impl Kernel for DenseF16 {
     }
 }
 
+/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
+/// equal to the scalar twin (see [`crate::isa::effective`]).
+pub const AVX512_VALIDATED: bool = false;
+
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run<W>(level: SimdLevel, job: &Job<'_, W>, panels: Range<usize>)
 where
     W: DensePanels,
     W::Col: SimdCol,
 {
-    match level {
+    match crate::isa::effective(level, AVX512_VALIDATED) {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),

@@ -13,8 +13,10 @@
 //!           S += madd(lo16, (sc_2c, sc_2c)) + madd(hi16, (sc_2c+1, sc_2c+1))
 //!       (an i16 lane sums 8 pairs of at most 15 * 127: |.| <= 30480)
 //!       M = sum_i madd((m_2i, m_2i+1), bcast(sums32[2i], sums32[2i+1]))
-//! Q6_K: for each triplet A, B, H: codes 0..64 of 4 column groups g
-//!           acc16[g] += maddubs(code_g, bcast(x[128h+32g+4q ..]))
+//! Q6_K: for each triplet L0, L1, L2 (see [`super::layout`]): the codes
+//!       0..64 of 4 column groups g, c_g = L_g & 63 (g < 3) and
+//!       c_3 = (L0 & 0xc0) >> 6 | (L1 & 0xc0) >> 4 | (L2 & 0xc0) >> 2, then
+//!           acc16[g] += maddubs(c_g, bcast(x[128h+32g+4q ..]))
 //!       widened every 2 lines (2 lines x 2 pairs x 63 * 127 = 32004):
 //!           S += madd(acc16[g], (sc_j, sc_j))
 //!       S -= 32 * sum_i madd((sc_2i, sc_2i+1), bcast(bsums[2i], bsums[2i+1]))
@@ -23,8 +25,12 @@
 //! ```
 //!
 //! GEMV (`n == 1`) walks [`GEMV_PANELS`] panels at once (that many
-//! concurrent row streams); GEMM tiles are 1 panel x [`GEMM_TOKENS`]
-//! tokens, so each loaded and unpacked weight vector feeds several tokens.
+//! concurrent row streams); Q4_K takes the sums of all their row halves in
+//! one pass, so each broadcast activation feeds 4 row halves (Q6_K, with
+//! 4 accumulators per row half, one row half at a time: measured faster).
+//! GEMM tiles are 1 panel x [`GEMM_TOKENS`] tokens, so each loaded and
+//! unpacked weight vector feeds several tokens. (Software prefetching was
+//! measured slower than the hardware prefetchers here.)
 
 // Tile loops index several arrays by the same (panel, token, half, group)
 // indices, as in the pseudo-code above.
@@ -59,7 +65,7 @@ fn gemm_impl<B: KBlock>(job: &Job<'_, B>, panels: Range<usize>) {
         while p + GEMV_PANELS <= panels.end {
             match B::KIND {
                 Kind::Q4K => tile::<B, { 2 * GEMV_PANELS }, 4, 1>(job, p, 0),
-                Kind::Q6K => tile::<B, { 2 * GEMV_PANELS }, 2, 1>(job, p, 0),
+                Kind::Q6K => tile::<B, { 2 * GEMV_PANELS }, 1, 1>(job, p, 0),
             }
             p += GEMV_PANELS;
         }
@@ -95,7 +101,7 @@ fn tile<B: KBlock, const R: usize, const G: usize, const T: usize>(
     p0: usize,
     t0: usize,
 ) {
-    const { assert!(R % 2 == 0 && G > 0 && R % G == 0) };
+    const { assert!(R.is_multiple_of(2) && G > 0 && R.is_multiple_of(G)) };
     let nt = (job.a.n() - t0).min(T);
     // Tokens past n repeat the last one (their results are not stored).
     let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
@@ -350,8 +356,8 @@ fn q6k_sums<const G: usize, const T: usize>(
     xb: &[&[i8; BLOCK]; T],
     bsums: &[&[i16]; T],
 ) -> [[__m256i; T]; G] {
-    let k0f = _mm256_set1_epi8(0x0f);
-    let k30 = _mm256_set1_epi8(0x30);
+    let k3f = _mm256_set1_epi8(0x3f);
+    let kc0 = _mm256_set1_epi8(0xc0u8 as i8);
     let sl: [[__m256i; 4]; G] = std::array::from_fn(|r| {
         std::array::from_fn(|i| load_half(&rows[r].0[i], rows[r].1))
     });
@@ -367,6 +373,12 @@ fn q6k_sums<const G: usize, const T: usize>(
             }
         }
     }
+    // Each sub-block scale in both i16 of each row's dword, sign-extended.
+    let scl: [[__m256i; 16]; G] = std::array::from_fn(|r| {
+        std::array::from_fn(|j| {
+            _mm256_srai_epi16::<8>(shuf(sl[r][j / 4], &REP_HI[j % 4]))
+        })
+    });
     let mut s = [[_mm256_setzero_si256(); T]; G];
     for hh in 0..2 {
         for qp in 0..4 {
@@ -380,25 +392,25 @@ fn q6k_sums<const G: usize, const T: usize>(
                 for r in 0..G {
                     let (lines, h) = rows[r];
                     let t0 = Q6K_SCALE_LINES + 3 * (8 * hh + q);
-                    let a = load_half(&lines[t0], h);
-                    let b = load_half(&lines[t0 + 1], h);
-                    let hb = load_half(&lines[t0 + 2], h);
+                    let l0 = load_half(&lines[t0], h);
+                    let l1 = load_half(&lines[t0 + 1], h);
+                    let l2 = load_half(&lines[t0 + 2], h);
+                    // c3: (l & 0xc0) >> s per byte; after the mask the 16-bit shift
+                    // brings no bits across bytes.
                     let c = [
+                        _mm256_and_si256(l0, k3f),
+                        _mm256_and_si256(l1, k3f),
+                        _mm256_and_si256(l2, k3f),
                         _mm256_or_si256(
-                            _mm256_and_si256(a, k0f),
-                            _mm256_and_si256(_mm256_slli_epi16::<4>(hb), k30),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(b, k0f),
-                            _mm256_and_si256(_mm256_slli_epi16::<2>(hb), k30),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi16::<4>(a), k0f),
-                            _mm256_and_si256(hb, k30),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi16::<4>(b), k0f),
-                            _mm256_and_si256(_mm256_srli_epi16::<2>(hb), k30),
+                            _mm256_or_si256(
+                                _mm256_srli_epi16::<6>(_mm256_and_si256(
+                                    l0, kc0,
+                                )),
+                                _mm256_srli_epi16::<4>(_mm256_and_si256(
+                                    l1, kc0,
+                                )),
+                            ),
+                            _mm256_srli_epi16::<2>(_mm256_and_si256(l2, kc0)),
                         ),
                     ];
                     for ti in 0..T {
@@ -412,10 +424,7 @@ fn q6k_sums<const G: usize, const T: usize>(
             for r in 0..G {
                 for g in 0..4 {
                     let j = 8 * hh + 2 * g + qp / 2;
-                    let sc = _mm256_srai_epi16::<8>(shuf(
-                        sl[r][j / 4],
-                        &REP_HI[j % 4],
-                    ));
+                    let sc = scl[r][j];
                     for ti in 0..T {
                         let v = _mm256_madd_epi16(acc[r][ti][g], sc);
                         s[r][ti] = _mm256_add_epi32(s[r][ti], v);

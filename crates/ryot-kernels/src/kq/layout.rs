@@ -6,11 +6,12 @@
 //! `ryot_quant::blocks`). The kernels want the sixteen rows of a panel in
 //! the lanes of a vector: one 64-byte line is "16 rows x 4 bytes", which
 //! `vpdpbusd` (or `vpmaddubsw` on each 32-byte half) multiplies with a
-//! broadcast dword of 4 activations, leaving one sum per row and lane. The
-//! bytes of a block are not changed, only moved, so the repack is lossless
-//! ([`KPanels::to_gguf`] gives the original bytes back) and the layout
-//! takes exactly as many bytes as the GGUF tensor (plus zero padding rows
-//! up to a multiple of 16).
+//! broadcast dword of 4 activations, leaving one sum per row and lane.
+//! Q4_K bytes are only moved; Q6_K's 6-bit codes are also re-packed (a
+//! bijection that makes them cheaper to unpack, below). The repack is
+//! lossless ([`KPanels::to_gguf`] gives the original bytes back) and takes
+//! exactly as many bytes as the GGUF tensor (plus zero padding rows up to a
+//! multiple of 16).
 //!
 //! ```text
 //! panel p = rows 16p .. 16p+16, chunk (p, b) = their super-block b,
@@ -24,11 +25,14 @@
 //!     halves: d[16], dmin[16] (f16)
 //! Q6_K, 52 lines per chunk:
 //!     line s (s < 4)      scales[4s .. 4s+4]      (i8 sub-block scales)
-//!     lines 4 + 3(8h+q) + {0, 1, 2} (h < 2, q < 8), a triplet A, B, H:
-//!         A = ql[64h + 4q ..],  B = ql[64h + 32 + 4q ..],  H = qh[32h + 4q ..]
-//!         code of element 128h + 32g + 4q + e (g < 4, sub-block 8h + 2g + q/4):
-//!             g = 0: A & 15 | (H & 3) << 4      g = 1: B & 15 | (H >> 2 & 3) << 4
-//!             g = 2: A >> 4 | (H >> 4 & 3) << 4 g = 3: B >> 4 | (H >> 6 & 3) << 4
+//!     lines 4 + 3(8h+q) + {0, 1, 2} (h < 2, q < 8), a triplet L0, L1, L2
+//!     holding the 6-bit codes c_g (0..64) of elements 128h + 32g + 4q + e
+//!     (g < 4, sub-block 8h + 2g + q/4), re-packed three per byte plus two
+//!     bits of the fourth:
+//!         L0 = c0 | (c3 & 3) << 6   L1 = c1 | (c3 >> 2 & 3) << 6
+//!         L2 = c2 | (c3 >> 4) << 6
+//!     so c0..c2 = L & 63 and c3 = (L0 >> 6) | (L1 >> 6) << 2 | (L2 >> 6) << 4
+//!     (GGUF: c = ql nibble | 2 qh bits << 4, see `ryot_quant::BlockQ6K`)
 //!     halves: d[16] (f16)
 //! ```
 //!
@@ -115,6 +119,19 @@ pub(crate) const Q4K_SCALE_LINES: usize = 3;
 /// Q6_K lines holding the scales.
 pub(crate) const Q6K_SCALE_LINES: usize = 4;
 
+/// The 6-bit codes (0..64) of elements `128h + 32g + l`, `g < 4`, of a
+/// Q6_K block (`l < 32`), as ggml's `dequantize_row_q6_K` reads them.
+fn q6k_codes(b: &BlockQ6K, h: usize, l: usize) -> [u8; 4] {
+    let (lo, hi, qh) =
+        (b.ql[64 * h + l], b.ql[64 * h + 32 + l], b.qh[32 * h + l]);
+    [
+        (lo & 15) | (qh & 3) << 4,
+        (hi & 15) | ((qh >> 2) & 3) << 4,
+        (lo >> 4) | ((qh >> 4) & 3) << 4,
+        (hi >> 4) | ((qh >> 6) & 3) << 4,
+    ]
+}
+
 impl Format for BlockQ4K {
     const KIND: Kind = Kind::Q4K;
     const NAME: &'static str = "q4_k";
@@ -150,15 +167,15 @@ impl Format for BlockQ6K {
         put(sc, r, bytemuck::cast_slice(&self.scales));
         for h in 0..2 {
             for q in 0..8 {
-                let t = &mut codes[3 * (8 * h + q)..3 * (8 * h + q) + 3];
-                let a = 64 * h + 4 * q;
-                put(&mut t[0..1], r, &self.ql[a..a + 4]);
-                put(&mut t[1..2], r, &self.ql[a + 32..a + 36]);
-                put(
-                    &mut t[2..3],
-                    r,
-                    &self.qh[32 * h + 4 * q..32 * h + 4 * q + 4],
-                );
+                let c: [[u8; 4]; 4] =
+                    std::array::from_fn(|e| q6k_codes(self, h, 4 * q + e));
+                let tri: [[u8; 4]; 3] = [
+                    c.map(|c| c[0] | (c[3] & 3) << 6),
+                    c.map(|c| c[1] | ((c[3] >> 2) & 3) << 6),
+                    c.map(|c| c[2] | (c[3] >> 4) << 6),
+                ];
+                let t = 3 * (8 * h + q);
+                put(&mut codes[t..t + 3], r, tri.as_flattened());
             }
         }
         halves[0].0[r] = self.d.to_bits();
@@ -173,11 +190,27 @@ impl Format for BlockQ6K {
         let codes = &lines[Q6K_SCALE_LINES..];
         for h in 0..2 {
             for q in 0..8 {
-                let t = &codes[3 * (8 * h + q)..3 * (8 * h + q) + 3];
-                let a = 64 * h + 4 * q;
-                get(&t[0..1], r, &mut b.ql[a..a + 4]);
-                get(&t[1..2], r, &mut b.ql[a + 32..a + 36]);
-                get(&t[2..3], r, &mut b.qh[32 * h + 4 * q..32 * h + 4 * q + 4]);
+                let t = 3 * (8 * h + q);
+                let mut tri = [[0u8; 4]; 3];
+                get(&codes[t..t + 3], r, tri.as_flattened_mut());
+                let [t0, t1, t2] = tri;
+                for (e, ((l0, l1), l2)) in
+                    t0.into_iter().zip(t1).zip(t2).enumerate()
+                {
+                    let c = [
+                        l0 & 63,
+                        l1 & 63,
+                        l2 & 63,
+                        (l0 >> 6) | (l1 >> 6) << 2 | (l2 >> 6) << 4,
+                    ];
+                    let l = 4 * q + e;
+                    b.ql[64 * h + l] = (c[0] & 15) | (c[2] & 15) << 4;
+                    b.ql[64 * h + 32 + l] = (c[1] & 15) | (c[3] & 15) << 4;
+                    b.qh[32 * h + l] = (c[0] >> 4)
+                        | (c[1] >> 4) << 2
+                        | (c[2] >> 4) << 4
+                        | (c[3] >> 4) << 6;
+                }
             }
         }
         b.d = f16::from_bits(halves[0].0[r]);

@@ -23,7 +23,8 @@
 //!
 //! The integer sums are exact in every variant (bounds in each ISA file),
 //! and the f32 steps are the same IEEE operations in the same order, with
-//! no FMA, lane-wise per row. So results are bit-identical across SIMD
+//! no FMA, lane-wise per row (`f32(S)` rounds once `|S| > 2^24`, which
+//! Q4_K's `|S| <= 8 * 63 * 32 * 15 * 127` allows, the same way everywhere). So results are bit-identical across SIMD
 //! levels, batch sizes `n`, tilings and thread counts. (llama.cpp sums the
 //! same per-block terms but reduces SIMD lanes in an ISA-dependent order.)
 //!
@@ -78,13 +79,19 @@ impl<B: KBlock> Job<'_, B> {
     }
 }
 
+/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
+/// equal to the scalar twin (see [`crate::isa::effective`]). It was
+/// written on a machine without AVX-512; until then the AVX-512 level runs
+/// the AVX2 variant unless `RYOT_AVX512_UNVALIDATED=1`.
+pub const AVX512_VALIDATED: bool = false;
+
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run<B: KBlock>(
     level: SimdLevel,
     job: &Job<'_, B>,
     panels: Range<usize>,
 ) {
-    match level {
+    match crate::isa::effective(level, AVX512_VALIDATED) {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),
@@ -116,6 +123,10 @@ impl<B: KBlock> Kernel for KPanels<B> {
 
     fn weight_bytes(&self) -> usize {
         self.stored_bytes()
+    }
+
+    fn avx512_validated(&self) -> bool {
+        AVX512_VALIDATED
     }
 
     fn run(

@@ -117,15 +117,14 @@ fn q6k_block(
         for h in 0..2 {
             for q in 0..8 {
                 let t = &codes[3 * (8 * h + q)..3 * (8 * h + q) + 3];
-                let (la, lb, lh) =
+                let (l0, l1, l2) =
                     (dword(&t[0], r), dword(&t[1], r), dword(&t[2], r));
                 for e in 0..4 {
-                    let (a, b, hb) = (la[e], lb[e], lh[e]);
                     let q6 = [
-                        (a & 0x0f) | ((hb & 3) << 4),
-                        (b & 0x0f) | (((hb >> 2) & 3) << 4),
-                        (a >> 4) | (((hb >> 4) & 3) << 4),
-                        (b >> 4) | (((hb >> 6) & 3) << 4),
+                        l0[e] & 63,
+                        l1[e] & 63,
+                        l2[e] & 63,
+                        (l0[e] >> 6) | (l1[e] >> 6) << 2 | (l2[e] >> 6) << 4,
                     ];
                     for (g, &code) in q6.iter().enumerate() {
                         let col = 128 * h + 32 * g + 4 * q + e;

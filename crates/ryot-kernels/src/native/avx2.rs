@@ -25,7 +25,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{Format, Job, TQ1_ACT};
+use super::{Format, Job, Prefetch, TOKEN_GROUP, TQ1_ACT};
 use crate::ternary::TQ_BLOCK;
 
 /// I2_S groups whose 16-bit sums may be added before widening.
@@ -52,6 +52,7 @@ fn gemm_impl(job: &Job<'_>, rows: Range<usize>) {
 /// remainder.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn blocks<F: BlockDot>(job: &Job<'_>, rows: Range<usize>) {
+    const { assert!(TOKEN_GROUP == 8) };
     let n = job.n();
     let mut r = rows.start;
     while r < rows.end {
@@ -95,6 +96,23 @@ trait BlockDot {
         acts: &[*const i8; T],
         acc: &mut [__m256i; T],
     );
+
+    /// [`dot`](Self::dot) for the blocks of `R` rows, `acc[r][t]`.
+    ///
+    /// # Safety
+    ///
+    /// As [`dot`](Self::dot), for every `blks[r]`.
+    #[inline(always)]
+    unsafe fn dot_rows<const R: usize, const T: usize>(
+        blks: &[*const u8; R],
+        acts: &[*const i8; T],
+        acc: &mut [[__m256i; T]; R],
+    ) {
+        for (&p, a) in blks.iter().zip(acc.iter_mut()) {
+            // SAFETY: forwarded from the caller.
+            unsafe { Self::dot::<T>(p, acts, a) };
+        }
+    }
 }
 
 /// TQ2_0.
@@ -103,6 +121,24 @@ struct Tq2;
 impl BlockDot for Tq2 {
     const BYTES: usize = 66;
     const ACT: usize = TQ_BLOCK;
+
+    #[inline(always)]
+    unsafe fn dot_rows<const R: usize, const T: usize>(
+        blks: &[*const u8; R],
+        acts: &[*const i8; T],
+        acc: &mut [[__m256i; T]; R],
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if T == 1 {
+                Tq2::rows(blks, acts, acc)
+            } else {
+                for (&p, a) in blks.iter().zip(acc.iter_mut()) {
+                    Self::dot::<T>(p, acts, a);
+                }
+            }
+        }
+    }
 
     #[inline(always)]
     unsafe fn dot<const T: usize>(
@@ -124,7 +160,40 @@ impl BlockDot for Tq2 {
                     for (a, p) in acc.iter_mut().zip(acts) {
                         let q =
                             _mm256_loadu_si256(p.add(64 * l + 32 * h).cast());
-                        *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(c, q));
+                        *a = opaque(_mm256_add_epi16(
+                            *a,
+                            _mm256_maddubs_epi16(c, q),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Tq2 {
+    /// Slice by slice over all rows, so the 8 accumulators stay in
+    /// registers and each activation slice is loaded once.
+    #[inline(always)]
+    unsafe fn rows<const R: usize, const T: usize>(
+        blks: &[*const u8; R],
+        acts: &[*const i8; T],
+        acc: &mut [[__m256i; T]; R],
+    ) {
+        // SAFETY: as `BlockDot::dot_rows`.
+        unsafe {
+            let mask = _mm256_set1_epi8(3);
+            for l in 0..4 {
+                for h in 0..2 {
+                    for (&p, a) in blks.iter().zip(acc.iter_mut()) {
+                        let x = _mm256_loadu_si256(p.add(32 * h).cast());
+                        let c = _mm256_and_si256(shr2(x, l), mask);
+                        for (at, &pt) in a.iter_mut().zip(acts) {
+                            let o = 64 * l + 32 * h;
+                            let q = _mm256_loadu_si256(pt.add(o).cast());
+                            let prod = _mm256_maddubs_epi16(c, q);
+                            *at = opaque(_mm256_add_epi16(*at, prod));
+                        }
                     }
                 }
             }
@@ -164,13 +233,17 @@ impl BlockDot for Tq1 {
                     for (a, p) in acc.iter_mut().zip(acts) {
                         let q =
                             _mm256_loadu_si256(p.add(64 * n + 32 * h).cast());
-                        *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(c, q));
+                        *a = opaque(_mm256_add_epi16(
+                            *a,
+                            _mm256_maddubs_epi16(c, q),
+                        ));
                     }
                     if n < 4 {
                         // r * 3 as two adds; `opaque` keeps LLVM from
                         // folding the chain into byte multiplies by 27
                         // and 81, which it emulates with 16-bit ones.
-                        let r3 = _mm256_add_epi8(*rh, _mm256_add_epi8(*rh, *rh));
+                        let r3 =
+                            _mm256_add_epi8(*rh, _mm256_add_epi8(*rh, *rh));
                         *rh = opaque(r3);
                     }
                 }
@@ -180,7 +253,7 @@ impl BlockDot for Tq1 {
 }
 
 /// `R` rows from `r0` (rows at or past `rend` repeat `rend - 1` and are
-/// not stored) x `T` tokens from `t0` (likewise clipped to `n`).
+/// not stored) x tokens `t0..t0 + T` (all of them exist).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
@@ -190,56 +263,73 @@ fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
     t0: usize,
 ) {
     const { assert!(R * T == 8) };
+    assert!(t0 + T <= job.n() && F::ACT == job.acts.slot());
     let w = job.w;
-    let n = job.n();
-    let nt = (n - t0).min(T);
     let nr = (rend - r0).min(R);
     let data = w.padded();
     let rb = w.row_bytes();
     let rowp: [*const u8; R] =
         std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
-    let actp: [*const i8; T] =
-        std::array::from_fn(|i| job.acts.perm(t0 + i.min(nt - 1)).as_ptr());
-    let lane_t = |j: usize| t0 + (j % T).min(nt - 1);
-    let scales: [f32; 8] = std::array::from_fn(|j| job.act_scale(lane_t(j)));
-    // SAFETY: `scales` holds 8 f32s.
-    let act = unsafe { _mm256_loadu_ps(scales.as_ptr()) };
+    let act = by_token_ps::<T>(&job.acts.a.scales()[t0..t0 + T]);
     let mut f = _mm256_setzero_ps();
     let pf = Prefetch::new(rowp[0], R * rb, w.blocks());
     for b in 0..w.blocks() {
         pf.step(b);
         let mut acc = [[_mm256_setzero_si256(); T]; R];
+        // The tokens' slots of block b are `ACT` bytes apart.
+        let a0 = job.acts.perm(b, t0, T).as_ptr();
         let ap: [*const i8; T] =
-            std::array::from_fn(|i| actp[i].wrapping_add(b * F::ACT));
-        for (p, a) in rowp.iter().zip(acc.iter_mut()) {
-            // SAFETY: AVX2 is enabled here; `p + b * BYTES` is block b of
-            // a row < m, with 64 readable bytes from it (the tensor is
-            // followed by 64 padding bytes); `ap[t]` is block b's part of
-            // token t's rearranged row (`blocks * ACT` bytes).
-            unsafe { F::dot::<T>(p.add(b * F::BYTES), &ap, a) };
-        }
+            std::array::from_fn(|i| a0.wrapping_add(i * F::ACT));
+        let bp: [*const u8; R] =
+            std::array::from_fn(|i| rowp[i].wrapping_add(b * F::BYTES));
+        // SAFETY: AVX2 is enabled here; `bp[r]` is block b of a row < m,
+        // with 64 readable bytes from it (the tensor is followed by 64
+        // padding bytes); `ap[t]` is token t's `ACT`-byte slot of block b.
+        unsafe { F::dot_rows::<R, T>(&bp, &ap, &mut acc) };
         let isum = reduce8_i16(std::array::from_fn(|j| acc[j / T][j % T]));
-        let gs: [i32; 8] = std::array::from_fn(|j| job.acts.gsum(b, lane_t(j)));
-        let dh: [u16; 8] = std::array::from_fn(|j| {
-            let o = b * F::BYTES + F::BYTES - 2;
-            // SAFETY: the last two bytes of block b of a row < m.
-            unsafe { rowp[j / T].add(o).cast::<u16>().read_unaligned() }
+        let gs = by_token::<T>(job.acts.gsums(b, t0, T));
+        let o = b * F::BYTES + F::BYTES - 2;
+        // SAFETY: the last two bytes of block b of a row < m.
+        let dr: [u16; R] = std::array::from_fn(|r| unsafe {
+            rowp[r].add(o).cast::<u16>().read_unaligned()
         });
-        // SAFETY: `gs` holds 8 i32s, `dh` 8 u16s.
-        let (gs, d) = unsafe {
-            (
-                _mm256_loadu_si256(gs.as_ptr().cast()),
-                _mm256_cvtph_ps(_mm_loadu_si128(dh.as_ptr().cast())),
-            )
-        };
+        let dh: [u16; 8] = std::array::from_fn(|j| dr[j / T]);
+        // SAFETY: `dh` holds 8 u16s.
+        let d = unsafe { _mm256_cvtph_ps(_mm_loadu_si128(dh.as_ptr().cast())) };
         let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, gs));
         f = _mm256_add_ps(f, _mm256_mul_ps(_mm256_div_ps(v, act), d));
     }
-    store::<R, T>(job, f, r0, nr, t0, nt);
+    store::<R, T>(job, f, r0, nr, t0);
+}
+
+/// Lane `j` = `v[j % T]` (`v.len() == T`, a power of two up to 8): a
+/// per-token value in the lane order of a tile.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn by_token<const T: usize>(v: &[i32]) -> __m256i {
+    assert_eq!(v.len(), T);
+    let p = v.as_ptr();
+    // SAFETY: `v` holds `T` i32s; each arm reads exactly `4 * T` bytes.
+    unsafe {
+        match T {
+            8 => _mm256_loadu_si256(p.cast()),
+            4 => _mm256_broadcastsi128_si256(_mm_loadu_si128(p.cast())),
+            2 => _mm256_set1_epi64x(p.cast::<i64>().read_unaligned()),
+            _ => _mm256_set1_epi32(*p),
+        }
+    }
+}
+
+/// [`by_token`] for f32 values.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn by_token_ps<const T: usize>(v: &[f32]) -> __m256 {
+    let bits: [i32; T] = std::array::from_fn(|t| v[t].to_bits() as i32);
+    _mm256_castsi256_ps(by_token::<T>(&bits))
 }
 
 /// Writes lane `r*T + t` of `f` to row `r0 + r`, token `t0 + t`, for the
-/// `nr` valid rows and `nt` valid tokens.
+/// `nr` valid rows.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn store<const R: usize, const T: usize>(
@@ -248,12 +338,11 @@ fn store<const R: usize, const T: usize>(
     r0: usize,
     nr: usize,
     t0: usize,
-    nt: usize,
 ) {
     let mut lanes = [0f32; 8];
     // SAFETY: `lanes` holds 8 f32s.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), f) };
-    for t in 0..nt {
+    for t in 0..T {
         let col: [f32; R] = std::array::from_fn(|r| lanes[r * T + t]);
         job.out.write_rows(t0 + t, r0, &col[..nr]);
     }
@@ -296,19 +385,13 @@ fn i2s_tile<const R: usize, const T: usize>(
     t0: usize,
 ) {
     const { assert!(R * T == 8) };
+    assert!(t0 + T <= job.n() && job.acts.slot() == TQ_BLOCK);
     let w = job.w;
-    let n = job.n();
-    let nt = (n - t0).min(T);
     let nr = (rend - r0).min(R);
     let data = w.padded();
     let rb = w.row_bytes();
     let rowp: [*const u8; R] =
         std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
-    let actp: [*const i8; T] =
-        std::array::from_fn(|i| job.acts.perm(t0 + i.min(nt - 1)).as_ptr());
-    let lane_t = |j: usize| t0 + (j % T).min(nt - 1);
-    let scales: [f32; 8] = std::array::from_fn(|j| job.act_scale(lane_t(j)));
-    let gs: [i32; 8] = std::array::from_fn(|j| job.acts.gsum(0, lane_t(j)));
     let groups = w.blocks();
     let mask = _mm256_set1_epi8(3);
     let ones = _mm256_set1_epi16(1);
@@ -320,24 +403,22 @@ fn i2s_tile<const R: usize, const T: usize>(
         let mut acc = [[_mm256_setzero_si256(); T]; R];
         while g < end {
             pf.step(g);
-            // Group g's activations: 256-column chunk g/2, half g%2.
-            let ao = (g / 2) * TQ_BLOCK + (g % 2) * 32;
+            // Group g is half g%2 of 256-column chunk g/2.
+            let a0 = job.acts.perm(g / 2, t0, T).as_ptr();
+            let ap = a0.wrapping_add((g % 2) * 32);
             for (p, a) in rowp.iter().zip(acc.iter_mut()) {
-                // SAFETY: AVX2 is enabled here; group g < groups
-                // of a row < m is 32 readable bytes; `actp[t] + ao + 64s +
-                // 32` stays inside token t's rearranged row (a multiple of
-                // 256 bytes covering every group).
+                // SAFETY: AVX2 is enabled here; group g < groups of a row
+                // < m is 32 readable bytes; `ap + 256t + 64s` reads 32
+                // bytes inside token t's 256-byte slot of chunk g/2.
                 unsafe {
                     let x = _mm256_loadu_si256(p.add(32 * g).cast());
                     for s in 0..4 {
                         let c = _mm256_and_si256(shr2(x, 3 - s), mask);
-                        for (at, ap) in a.iter_mut().zip(&actp) {
-                            let q =
-                                _mm256_loadu_si256(ap.add(ao + 64 * s).cast());
-                            *at = _mm256_add_epi16(
-                                *at,
-                                _mm256_maddubs_epi16(c, q),
-                            );
+                        for (t, at) in a.iter_mut().enumerate() {
+                            let o = TQ_BLOCK * t + 64 * s;
+                            let q = _mm256_loadu_si256(ap.add(o).cast());
+                            let prod = _mm256_maddubs_epi16(c, q);
+                            *at = opaque(_mm256_add_epi16(*at, prod));
                         }
                     }
                 }
@@ -350,57 +431,15 @@ fn i2s_tile<const R: usize, const T: usize>(
         }
     }
     let isum = reduce8_i32(acc32);
-    // SAFETY: the arrays hold 8 lanes.
-    let (act, gs) = unsafe {
-        (
-            _mm256_loadu_ps(scales.as_ptr()),
-            _mm256_loadu_si256(gs.as_ptr().cast()),
-        )
-    };
+    let act = by_token_ps::<T>(&job.acts.a.scales()[t0..t0 + T]);
+    let gs = by_token::<T>(job.acts.gsums(0, t0, T));
     let d = _mm256_set1_ps(w.i2s_scale());
     let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, gs));
     let f = _mm256_add_ps(
         _mm256_setzero_ps(),
         _mm256_mul_ps(_mm256_div_ps(v, act), d),
     );
-    store::<R, T>(job, f, r0, nr, t0, nt);
-}
-
-/// Software prefetch for a tile: the rows of a tile are one contiguous
-/// span of the tensor, and the hardware prefetcher does not follow R
-/// short interleaved row streams well, so each of the tile's `steps`
-/// prefetches its share of the span [`PREFETCH_SPANS`] spans ahead.
-struct Prefetch {
-    /// First byte to prefetch.
-    ahead: *const u8,
-    /// Bytes per step.
-    per_step: usize,
-}
-
-/// How many tile spans ahead the prefetch runs.
-const PREFETCH_SPANS: usize = 0;
-
-impl Prefetch {
-    #[inline(always)]
-    fn new(start: *const u8, span: usize, steps: usize) -> Self {
-        Prefetch {
-            ahead: start.wrapping_add(PREFETCH_SPANS * span),
-            per_step: span.div_ceil(steps),
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    fn step(&self, i: usize) {
-        let p = self.ahead.wrapping_add(i * self.per_step);
-        let mut off = 0;
-        while PREFETCH_SPANS > 0 && off < self.per_step {
-            // A prefetch is a hint that never faults, even past the end
-            // of the tensor.
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast());
-            off += 64;
-        }
-    }
+    store::<R, T>(job, f, r0, nr, t0);
 }
 
 /// `x`, through an empty `asm!` block that the optimizer cannot see into.

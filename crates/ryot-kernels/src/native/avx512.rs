@@ -30,7 +30,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{Format, Job, TQ1_ACT};
+use super::{Format, Job, Prefetch, TOKEN_GROUP, TQ1_ACT};
 use crate::ternary::TQ_BLOCK;
 
 /// Computes rows `rows` for every token of `job`.
@@ -52,30 +52,31 @@ fn gemm_impl(job: &Job<'_>, rows: Range<usize>) {
     }
 }
 
-/// Tiles of a unit range: 16 rows x 1 token for GEMV; for GEMM 4 rows x 4
-/// tokens, the token remainder as 8 x 2 and 16 x 1 tiles.
+/// Tiles of a unit range, 16 rows at a time: 2 rows x 8 tokens while 8
+/// tokens remain (a token tile must lie inside one group of
+/// [`TOKEN_GROUP`] rearranged tokens), then 4 x 4, 8 x 2 and 16 x 1 (the
+/// GEMV tile) for the remainder. TQ1_0 keeps two temporary accumulators
+/// per token and row, so its widest tile is 4 x 4 (the 32 zmm registers).
 #[target_feature(
     enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"
 )]
 fn tiles<F: Dot>(job: &Job<'_>, rows: Range<usize>) {
+    const { assert!(TOKEN_GROUP == 8) };
     let n = job.n();
     let mut r = rows.start;
     while r < rows.end {
+        let sub = |step: usize| (r..(r + 16).min(rows.end)).step_by(step);
         let mut t = 0;
+        while F::MAX_T >= 8 && n - t >= 8 {
+            sub(2).for_each(|rr| tile::<F, 2, 8>(job, rr, rows.end, t));
+            t += 8;
+        }
         while n - t >= 4 {
-            for rr in (r..r + 16).step_by(4) {
-                if rr < rows.end {
-                    tile::<F, 4, 4>(job, rr, rows.end, t);
-                }
-            }
+            sub(4).for_each(|rr| tile::<F, 4, 4>(job, rr, rows.end, t));
             t += 4;
         }
         if n - t >= 2 {
-            for rr in (r..r + 16).step_by(8) {
-                if rr < rows.end {
-                    tile::<F, 8, 2>(job, rr, rows.end, t);
-                }
-            }
+            sub(8).for_each(|rr| tile::<F, 8, 2>(job, rr, rows.end, t));
             t += 2;
         }
         if n > t {
@@ -94,6 +95,8 @@ trait Dot {
     const ACT: usize;
     /// Whether each step has its own scale (TQ) or the row has one (I2_S).
     const PER_STEP: bool;
+    /// The widest token tile worth using.
+    const MAX_T: usize = 8;
     /// Adds `codes . acts[t]` of the step at `w` to `acc[t]` (i32 lanes).
     ///
     /// # Safety
@@ -152,6 +155,7 @@ impl Dot for Tq1 {
     const BYTES: usize = 54;
     const ACT: usize = TQ1_ACT;
     const PER_STEP: bool = true;
+    const MAX_T: usize = 4;
 
     #[inline(always)]
     unsafe fn dot<const T: usize>(
@@ -167,7 +171,10 @@ impl Dot for Tq1 {
             let mut a3 = [zero; T];
             let mut a1 = [zero; T];
             for n in 0..5 {
-                let q3 = _mm512_add_epi8(q, _mm512_add_epi8(q, q));
+                // q * 3 as two adds; `opaque` keeps LLVM from folding
+                // the chain into byte multiplies by 9, 27 and 81, which
+                // it emulates with 16-bit ones.
+                let q3 = opaque(_mm512_add_epi8(q, _mm512_add_epi8(q, q)));
                 for t in 0..T {
                     let a = _mm512_loadu_si512(acts[t].add(64 * n).cast());
                     a3[t] = _mm512_dpbusd_epi32(a3[t], q, a);
@@ -222,7 +229,7 @@ impl Dot for I2s {
 }
 
 /// `R` rows from `r0` (rows at or past `rend` repeat `rend - 1` and are
-/// not stored) x `T` tokens from `t0` (likewise clipped to `n`).
+/// not stored) x tokens `t0..t0 + T` (all of them exist).
 #[target_feature(
     enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"
 )]
@@ -234,51 +241,46 @@ fn tile<F: Dot, const R: usize, const T: usize>(
     t0: usize,
 ) {
     const { assert!(R * T == 16) };
+    assert!(t0 + T <= job.n() && F::ACT == job.acts.slot());
     let w = job.w;
-    let n = job.n();
-    let nt = (n - t0).min(T);
     let nr = (rend - r0).min(R);
     let data = w.padded();
     let rb = w.row_bytes();
     let rowp: [*const u8; R] =
         std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
-    let actp: [*const i8; T] =
-        std::array::from_fn(|i| job.acts.perm(t0 + i.min(nt - 1)).as_ptr());
-    let lane_t = |j: usize| t0 + (j % T).min(nt - 1);
-    let scales: [f32; 16] = std::array::from_fn(|j| job.act_scale(lane_t(j)));
-    // SAFETY: `scales` holds 16 f32s.
-    let act = unsafe { _mm512_loadu_ps(scales.as_ptr()) };
+    let act = by_token_ps::<T>(&job.acts.a.scales()[t0..t0 + T]);
     // TQ: one step per block. I2_S: one step per two groups.
     let steps = if F::PER_STEP { w.blocks() } else { w.blocks().div_ceil(2) };
     let mut f = _mm512_setzero_ps();
     let mut acc = [[_mm512_setzero_si512(); T]; R];
+    let pf = Prefetch::new(rowp[0], R * rb, steps);
     for b in 0..steps {
+        pf.step(b);
+        // The tokens' slots of step b are `ACT` bytes apart.
+        let a0 = job.acts.perm(b, t0, T).as_ptr();
         let ap: [*const i8; T] =
-            std::array::from_fn(|i| actp[i].wrapping_add(b * F::ACT));
+            std::array::from_fn(|i| a0.wrapping_add(i * F::ACT));
         for (p, a) in rowp.iter().zip(acc.iter_mut()) {
             // SAFETY: the features are enabled here; `p + b * BYTES` is
             // step b of a row < m, with 64 readable bytes from it (the
-            // tensor is followed by 64 padding bytes); `ap[t]` is step b's
-            // part of token t's rearranged row (`steps * ACT` bytes).
+            // tensor is followed by 64 padding bytes); `ap[t]` is token
+            // t's `ACT`-byte slot of step b.
             unsafe { F::dot::<T>(p.add(b * F::BYTES), &ap, a) };
         }
         if F::PER_STEP {
             let flat = std::array::from_fn(|j| acc[j / T][j % T]);
             // SAFETY: AVX-512 F is enabled here.
             let isum = unsafe { F::finish(reduce16(flat)) };
-            let gs: [i32; 16] =
-                std::array::from_fn(|j| job.acts.gsum(b, lane_t(j)));
-            let dh: [u16; 16] = std::array::from_fn(|j| {
-                let o = b * F::BYTES + F::BYTES - 2;
-                // SAFETY: the last two bytes of block b of a row < m.
-                unsafe { rowp[j / T].add(o).cast::<u16>().read_unaligned() }
+            let gs = by_token::<T>(job.acts.gsums(b, t0, T));
+            let o = b * F::BYTES + F::BYTES - 2;
+            // SAFETY: the last two bytes of block b of a row < m.
+            let dr: [u16; R] = std::array::from_fn(|r| unsafe {
+                rowp[r].add(o).cast::<u16>().read_unaligned()
             });
-            // SAFETY: `gs` holds 16 i32s, `dh` 16 u16s.
-            let (gs, d) = unsafe {
-                (
-                    _mm512_loadu_si512(gs.as_ptr().cast()),
-                    _mm512_cvtph_ps(_mm256_loadu_si256(dh.as_ptr().cast())),
-                )
+            let dh: [u16; 16] = std::array::from_fn(|j| dr[j / T]);
+            // SAFETY: `dh` holds 16 u16s.
+            let d = unsafe {
+                _mm512_cvtph_ps(_mm256_loadu_si256(dh.as_ptr().cast()))
             };
             let v = _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, gs));
             f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_div_ps(v, act), d));
@@ -289,10 +291,7 @@ fn tile<F: Dot, const R: usize, const T: usize>(
         let flat = std::array::from_fn(|j| acc[j / T][j % T]);
         // SAFETY: AVX-512 F is enabled here.
         let isum = unsafe { F::finish(reduce16(flat)) };
-        let gs: [i32; 16] =
-            std::array::from_fn(|j| job.acts.gsum(0, lane_t(j)));
-        // SAFETY: `gs` holds 16 i32s.
-        let gs = unsafe { _mm512_loadu_si512(gs.as_ptr().cast()) };
+        let gs = by_token::<T>(job.acts.gsums(0, t0, T));
         let d = _mm512_set1_ps(w.i2s_scale());
         let v = _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, gs));
         f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_div_ps(v, act), d));
@@ -300,10 +299,45 @@ fn tile<F: Dot, const R: usize, const T: usize>(
     let mut lanes = [0f32; 16];
     // SAFETY: `lanes` holds 16 f32s.
     unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), f) };
-    for t in 0..nt {
+    for t in 0..T {
         let col: [f32; R] = std::array::from_fn(|r| lanes[r * T + t]);
         job.out.write_rows(t0 + t, r0, &col[..nr]);
     }
+}
+
+/// Lane `j` = `v[j % T]` (`v.len() == T`, a power of two up to 16): a
+/// per-token value in the lane order of a tile.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn by_token<const T: usize>(v: &[i32]) -> __m512i {
+    assert_eq!(v.len(), T);
+    let lanes: [i32; 16] = std::array::from_fn(|j| v[j % T]);
+    // SAFETY: `lanes` holds 16 i32s.
+    unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
+}
+
+/// [`by_token`] for f32 values.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn by_token_ps<const T: usize>(v: &[f32]) -> __m512 {
+    let bits: [i32; T] = std::array::from_fn(|t| v[t].to_bits() as i32);
+    _mm512_castsi512_ps(by_token::<T>(&bits))
+}
+
+/// `x`, through an empty `asm!` block that the optimizer cannot see into.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn opaque(mut x: __m512i) -> __m512i {
+    // SAFETY: the template is empty: no instruction runs, no register
+    // but `x` is named, no memory or flags are touched.
+    unsafe {
+        std::arch::asm!(
+            "/* {0} */",
+            inout(zmm_reg) x,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    x
 }
 
 /// `x >> 2j` in 16-bit lanes (callers mask each byte with 3).

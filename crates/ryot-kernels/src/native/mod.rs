@@ -24,15 +24,21 @@
 //!
 //! ```text
 //! per call:   rearrange each token's int8 activations into the order the
-//!             decoded weight vectors come out in (`NativeActs`)
-//! per tile of R rows x T tokens (R*T = 8 or 16 lanes), per block b:
+//!             decoded weight vectors come out in (`NativeActs`), tokens
+//!             grouped by 8 so a tile's activations are contiguous
+//! per tile of R rows x T tokens (R*T = 8 lanes on AVX2, 16 on AVX-512;
+//! T = 1 for a GEMV, up to 8 for a GEMM), per block b:
+//!     prefetch the tile's share of the rows 16 KiB ahead
 //!     for each row r: decode the block into code vectors; for each
 //!         token t: acc[r][t] += codes . acts[t]     (maddubs / dpbusd)
 //!     isum = reduce(acc)                            (one lane per (r, t))
 //!     f[r][t] = f + (f32(isum - gsum[b][t]) / act_scale[t]) * d[r][b]
 //! ```
 //!
-//! Threads split the rows into units of [`UNIT_ROWS`].
+//! Threads split the rows into units of [`UNIT_ROWS`]. The per-block
+//! reduction and the gather of the block scales are the price of the
+//! native layouts (t2p has neither); I2_S, with one scale per row, reduces
+//! once per row.
 
 mod weights;
 
@@ -63,16 +69,22 @@ pub const UNIT_ROWS: usize = 16;
 /// 64-byte digit slots.
 pub(crate) const TQ1_ACT: usize = 320;
 
+/// Tokens per group of the rearranged activations: every token tile of
+/// the SIMD kernels lies inside one group.
+pub(crate) const TOKEN_GROUP: usize = 8;
+
 /// Activations prepared for one weight tensor: the quantized tokens, the
 /// same values rearranged for the SIMD kernels, and the activation sums of
 /// every scale group.
 pub(crate) struct NativeActs {
     /// The quantized tokens.
     pub(crate) a: ActI8,
-    /// `n` rows of `perm_row` bytes (see [`NativeActs::new`]).
+    /// Rearranged activations (see [`NativeActs::new`]).
     perm: Vec<weights::Chunk>,
-    /// Bytes per token in `perm`.
-    perm_row: usize,
+    /// Bytes per chunk and token in `perm`: 256, or [`TQ1_ACT`].
+    slot: usize,
+    /// 256-column chunks per token.
+    chunks: usize,
     /// `sum(q)` per scale group and token: `[group][n]`.
     gsums: Vec<i32>,
 }
@@ -80,14 +92,19 @@ pub(crate) struct NativeActs {
 impl NativeActs {
     /// Prepares `a` for `w` (`a.k() == w.k`, checked).
     ///
-    /// The rearranged rows, per 256 columns (`c0 = 256 * chunk`):
+    /// The rearranged activations are stored by groups of
+    /// [`TOKEN_GROUP`] tokens, then by 256-column chunk (`c0 = 256 *
+    /// chunk`), then by token, so a tile's tokens are `slot` bytes apart
+    /// and its data is contiguous. A chunk of a group takes one line more
+    /// than its tokens' slots, so that the chunks a tile reads do not all
+    /// fall in the same L1 sets when they are 4 KiB apart. A slot holds
     ///
     /// ```text
-    /// TQ2_0, I2_S: 4 slots s of 64 bytes = q[c0+32s ..+32], q[c0+128+32s ..+32]
+    /// TQ2_0, I2_S: 4 x 64 bytes: s = 0..4: q[c0+32s ..+32], q[c0+128+32s ..+32]
     ///              (a TQ2_0 block or two I2_S groups shifted by 2s, resp.
     ///              6-2s, and masked give these elements in this order;
     ///              an I2_S row's last odd group has zeros in the 2nd half)
-    /// TQ1_0:       5 slots n of 64 bytes = q[c0+32n ..+32],
+    /// TQ1_0:       5 x 64 bytes: n = 0..5: q[c0+32n ..+32],
     ///              q[c0+160+16n ..+16], q[c0+240+4n ..+4] (n < 4), 12 zeros
     ///              (digit n of the block's bytes 0..52, in byte order)
     /// ```
@@ -101,53 +118,69 @@ impl NativeActs {
         }
         let (n, k) = (a.n(), w.k);
         let chunks = k.div_ceil(TQ_BLOCK);
-        let perm_row = match w.fmt {
-            Format::Tq2_0 | Format::I2s => chunks * TQ_BLOCK,
-            Format::Tq1_0 => chunks * TQ1_ACT,
+        let slot = match w.fmt {
+            Format::Tq2_0 | Format::I2s => TQ_BLOCK,
+            Format::Tq1_0 => TQ1_ACT,
         };
-        let mut perm = vec![weights::Chunk([0; 64]); n * perm_row / 64];
+        let mut me =
+            NativeActs { a, perm: Vec::new(), slot, chunks, gsums: Vec::new() };
+        let rem = n % TOKEN_GROUP;
+        let total = me.offset(0, n - rem)
+            + if rem > 0 { chunks * (rem * slot + 64) } else { 0 };
+        let mut perm = vec![weights::Chunk([0; 64]); total / 64];
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut perm);
-        for (t, dst) in bytes.chunks_exact_mut(perm_row).enumerate() {
-            let q: &[u8] = bytemuck::cast_slice(&a.row(t)[..k]);
-            // Copies q[from..from+len] (clipped to k) to d[to..].
-            let mut put = |d: &mut [u8], to: usize, from: usize, len: usize| {
-                let end = (from + len).min(k);
-                if from < end {
-                    d[to..to + end - from].copy_from_slice(&q[from..end]);
-                }
-            };
+        for t in 0..n {
+            let q: &[u8] = bytemuck::cast_slice(&me.a.row(t)[..k]);
             for c in 0..chunks {
+                let o = me.offset(c, t);
+                let d = &mut bytes[o..o + slot];
                 let c0 = c * TQ_BLOCK;
+                // Copies q[c0+from ..+len] (clipped to k) to d[to..].
+                let mut put = |to: usize, from: usize, len: usize| {
+                    let (from, end) = (c0 + from, (c0 + from + len).min(k));
+                    if from < end {
+                        d[to..to + end - from].copy_from_slice(&q[from..end]);
+                    }
+                };
                 match w.fmt {
                     Format::Tq2_0 | Format::I2s => {
-                        let d = &mut dst[c0..c0 + TQ_BLOCK];
                         for s in 0..4 {
-                            put(d, 64 * s, c0 + 32 * s, 32);
-                            put(d, 64 * s + 32, c0 + 128 + 32 * s, 32);
+                            put(64 * s, 32 * s, 32);
+                            put(64 * s + 32, 128 + 32 * s, 32);
                         }
                     }
                     Format::Tq1_0 => {
-                        let d = &mut dst[c * TQ1_ACT..(c + 1) * TQ1_ACT];
                         for s in 0..5 {
-                            put(d, 64 * s, c0 + 32 * s, 32);
-                            put(d, 64 * s + 32, c0 + 160 + 16 * s, 16);
+                            put(64 * s, 32 * s, 32);
+                            put(64 * s + 32, 160 + 16 * s, 16);
                             if s < 4 {
-                                put(d, 64 * s + 48, c0 + 240 + 4 * s, 4);
+                                put(64 * s + 48, 240 + 4 * s, 4);
                             }
                         }
                     }
                 }
             }
         }
+        me.perm = perm;
         let groups = w.groups();
         let gc = k / groups;
-        let mut gsums = vec![0i32; groups * n];
+        me.gsums = vec![0i32; groups * n];
         for t in 0..n {
             for g in 0..groups {
-                gsums[g * n + t] = a.partial_sum(t, g * gc..(g + 1) * gc);
+                me.gsums[g * n + t] = me.a.partial_sum(t, g * gc..(g + 1) * gc);
             }
         }
-        Ok(NativeActs { a, perm, perm_row, gsums })
+        Ok(me)
+    }
+
+    /// Byte offset of token `t`'s slot of chunk `c` (or, for `c == 0` and
+    /// `t` a multiple of [`TOKEN_GROUP`], the start of `t`'s group).
+    fn offset(&self, c: usize, t: usize) -> usize {
+        let (g, i) = (t / TOKEN_GROUP, t % TOKEN_GROUP);
+        let size = (self.a.n() - g * TOKEN_GROUP).min(TOKEN_GROUP);
+        let full = TOKEN_GROUP * self.slot + 64;
+        let base = g * self.chunks * full;
+        base + c * (size * self.slot + 64) + i * self.slot
     }
 
     /// Tokens.
@@ -155,16 +188,35 @@ impl NativeActs {
         self.a.n()
     }
 
-    /// The rearranged activations of token `t`.
-    pub(crate) fn perm(&self, t: usize) -> &[i8] {
+    /// The rearranged activations of chunk `c` for tokens `t..t + len`
+    /// (inside one group of [`TOKEN_GROUP`]): `len` slots of
+    /// [`slot`](Self::slot) bytes.
+    pub(crate) fn perm(&self, c: usize, t: usize, len: usize) -> &[i8] {
+        assert!(
+            len > 0 && t / TOKEN_GROUP == (t + len - 1) / TOKEN_GROUP,
+            "a token tile crosses a group"
+        );
         let all: &[i8] = bytemuck::cast_slice(&self.perm);
-        &all[t * self.perm_row..(t + 1) * self.perm_row]
+        let i = self.offset(c, t);
+        &all[i..i + len * self.slot]
+    }
+
+    /// Bytes per chunk and token of the rearranged activations.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot
     }
 
     /// `sum(q)` of token `t` over scale group `g`.
     #[inline]
     pub(crate) fn gsum(&self, g: usize, t: usize) -> i32 {
         self.gsums[g * self.a.n() + t]
+    }
+
+    /// `sum(q)` over scale group `g` of tokens `t..t + len`.
+    #[inline]
+    pub(crate) fn gsums(&self, g: usize, t: usize, len: usize) -> &[i32] {
+        let i = g * self.a.n() + t;
+        &self.gsums[i..i + len]
     }
 }
 
@@ -189,6 +241,53 @@ impl Job<'_> {
     #[inline]
     pub(crate) fn act_scale(&self, t: usize) -> f32 {
         self.acts.a.scales()[t]
+    }
+}
+
+/// Software prefetch for one tile of the SIMD kernels.
+///
+/// The rows of a tile are one contiguous span of the tensor, read as R
+/// short interleaved row streams (a TQ2_0 row of 2560 is 10 lines), which
+/// the hardware prefetchers follow poorly: without help a cold GEMV runs
+/// at a third of the DRAM rate. So each of the tile's `steps` prefetches
+/// its share of the span, [`PREFETCH_BYTES`] ahead; consecutive tiles are
+/// consecutive spans, so the prefetched window slides along the tensor.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Prefetch {
+    /// First byte to prefetch.
+    ahead: *const u8,
+    /// Bytes per step.
+    per_step: usize,
+}
+
+/// How far ahead of the tile being computed [`Prefetch`] reads (16 KiB,
+/// about three AVX2 GEMV tiles; 8 to 24 KiB measured the same).
+pub(crate) const PREFETCH_BYTES: usize = 16 << 10;
+
+#[cfg(target_arch = "x86_64")]
+impl Prefetch {
+    /// A tile whose rows span `span` bytes from `start`, in `steps` steps.
+    #[inline(always)]
+    pub(crate) fn new(start: *const u8, span: usize, steps: usize) -> Self {
+        Prefetch {
+            ahead: start.wrapping_add(PREFETCH_BYTES),
+            per_step: span.div_ceil(steps),
+        }
+    }
+
+    /// Prefetches the share of step `i`.
+    #[target_feature(enable = "sse")]
+    #[inline]
+    pub(crate) fn step(&self, i: usize) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let p = self.ahead.wrapping_add(i * self.per_step);
+        let mut off = 0;
+        while off < self.per_step {
+            // A prefetch is a hint: it never faults, even past the end of
+            // the tensor, so the pointer need not be in bounds.
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast());
+            off += 64;
+        }
     }
 }
 

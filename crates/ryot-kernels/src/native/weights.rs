@@ -128,7 +128,7 @@ impl Tensor {
             )));
         }
         let block = fmt.block_elems();
-        if k % block != 0 {
+        if !k.is_multiple_of(block) {
             return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
                 ty: fmt.file_name(),
                 k,

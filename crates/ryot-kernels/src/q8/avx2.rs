@@ -16,7 +16,10 @@
 //! then per row lane:  acc = fma(f32(isum), f32(d_w) * d_x, acc)
 //! ```
 //!
-//! GEMV (`n == 1`) streams [`GEMV_PANELS`] panels at once; GEMM tiles are
+//! GEMV (`n == 1`) streams [`GEMV_PANELS_Q8_0`] or [`GEMV_PANELS_Q4_0`]
+//! panels at once (measured: 4 read streams move Q8_0 from DRAM faster
+//! than 2; Q4_0's unpacking needs more registers, and 4 panels spill
+//! without streaming faster); GEMM tiles are
 //! [`GEMM_PANELS`] x [`GEMM_TOKENS`], so each loaded and unpacked weight
 //! vector feeds several tokens.
 
@@ -28,8 +31,10 @@ use half::f16;
 use super::layout::{BLOCK, Kind, Line, PANEL_ROWS, Scales16};
 use super::{Job, QBlock};
 
-/// Panels per GEMV step.
-pub(crate) const GEMV_PANELS: usize = 2;
+/// Panels per GEMV step for Q8_0.
+pub(crate) const GEMV_PANELS_Q8_0: usize = 4;
+/// Panels per GEMV step for Q4_0.
+pub(crate) const GEMV_PANELS_Q4_0: usize = 2;
 /// Panels per GEMM tile.
 pub(crate) const GEMM_PANELS: usize = 1;
 /// Tokens per GEMM tile.
@@ -47,13 +52,9 @@ fn gemm_impl<B: QBlock>(job: &Job<'_, B>, panels: Range<usize>) {
     let n = job.a.n();
     let mut p = panels.start;
     if n == 1 {
-        while p + GEMV_PANELS <= panels.end {
-            tile::<B, GEMV_PANELS, 1>(job, p, 0);
-            p += GEMV_PANELS;
-        }
-        while p < panels.end {
-            tile::<B, 1, 1>(job, p, 0);
-            p += 1;
+        match B::KIND {
+            Kind::Q8_0 => gemv::<B, GEMV_PANELS_Q8_0>(job, panels),
+            Kind::Q4_0 => gemv::<B, GEMV_PANELS_Q4_0>(job, panels),
         }
         return;
     }
@@ -63,6 +64,20 @@ fn gemm_impl<B: QBlock>(job: &Job<'_, B>, panels: Range<usize>) {
     }
     while p < panels.end {
         tokens::<B, 1>(job, p, n);
+        p += 1;
+    }
+}
+
+/// One token, `P` panels at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gemv<B: QBlock, const P: usize>(job: &Job<'_, B>, panels: Range<usize>) {
+    let mut p = panels.start;
+    while p + P <= panels.end {
+        tile::<B, P, 1>(job, p, 0);
+        p += P;
+    }
+    while p < panels.end {
+        tile::<B, 1, 1>(job, p, 0);
         p += 1;
     }
 }

@@ -76,13 +76,17 @@ impl<B: QBlock> Job<'_, B> {
     }
 }
 
+/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
+/// equal to the scalar twin (see [`crate::isa::effective`]).
+pub const AVX512_VALIDATED: bool = false;
+
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run<B: QBlock>(
     level: SimdLevel,
     job: &Job<'_, B>,
     panels: Range<usize>,
 ) {
-    match level {
+    match crate::isa::effective(level, AVX512_VALIDATED) {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),
