@@ -1,5 +1,6 @@
 //! AVX2 dense kernels: a panel column is two 256-bit halves of 8 rows
-//! (F16 columns are widened with `vcvtph2ps`), multiplied with a broadcast
+//! (F16 columns are widened with `vcvtph2ps`, BF16 columns by zero
+//! extension and a 16-bit shift), multiplied with a broadcast
 //! activation by `vfmadd231ps`.
 //!
 //! ```text
@@ -21,7 +22,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::layout::{ColF16, ColF32, PANEL_ROWS};
+use super::layout::{ColBf16, ColF16, ColF32, PANEL_ROWS};
 use super::{CHUNK, DensePanels, Job};
 
 /// Panels per GEMV step.
@@ -60,6 +61,24 @@ impl Load for ColF16 {
             [
                 _mm256_cvtph_ps(_mm_load_si128(p)),
                 _mm256_cvtph_ps(_mm_load_si128(p.add(1))),
+            ]
+        }
+    }
+}
+
+impl Load for ColBf16 {
+    #[inline(always)]
+    fn load(&self) -> [__m256; 2] {
+        let p = self.0.as_ptr().cast::<__m128i>();
+        // SAFETY: a ColBf16 is 16 u16s (32 bytes), 32-byte aligned, so both
+        // 16-byte halves are aligned and in bounds; callers run with AVX2
+        // enabled (this is inlined into `tile`).
+        unsafe {
+            let lo = _mm256_cvtepu16_epi32(_mm_load_si128(p));
+            let hi = _mm256_cvtepu16_epi32(_mm_load_si128(p.add(1)));
+            [
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(lo)),
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(hi)),
             ]
         }
     }

@@ -1,5 +1,6 @@
 //! AVX-512 dense kernels: a panel column is one 512-bit vector of 16 rows
-//! (F16 columns widened with `vcvtph2ps zmm`), multiplied with a broadcast
+//! (F16 columns widened with `vcvtph2ps zmm`, BF16 columns by zero
+//! extension and a 16-bit shift), multiplied with a broadcast
 //! activation by `vfmadd231ps`. Same algorithm and operation order as
 //! [`super::avx2`], with one vector per panel instead of two halves.
 //!
@@ -17,7 +18,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::layout::{ColF16, ColF32, PANEL_ROWS};
+use super::layout::{ColBf16, ColF16, ColF32, PANEL_ROWS};
 use super::{CHUNK, DensePanels, Job};
 
 /// Panels per GEMV step (8 FMA chains, 8 read streams).
@@ -50,6 +51,19 @@ impl Load for ColF16 {
         // SAFETY: a ColF16 is 32 bytes, 32-byte aligned; callers run with
         // AVX-512 F enabled (this is inlined into `tile`).
         unsafe { _mm512_cvtph_ps(_mm256_load_si256(p)) }
+    }
+}
+
+impl Load for ColBf16 {
+    #[inline(always)]
+    fn load(&self) -> __m512 {
+        let p = self.0.as_ptr().cast::<__m256i>();
+        // SAFETY: a ColBf16 is 32 bytes, 32-byte aligned; callers run with
+        // AVX-512 F enabled (this is inlined into `tile`).
+        unsafe {
+            let w = _mm512_cvtepu16_epi32(_mm256_load_si256(p));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(w))
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! GEMV/GEMM with dense weights (F32 or F16) and f32 activations.
+//! GEMV/GEMM with dense weights (F32, F16 or BF16) and f32 activations.
 //!
 //! Weights are repacked into 16-row panels stored column by column
 //! ([`layout`]), so a vector load is one column of sixteen rows and each
@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Every variant (scalar with `f32::mul_add`, AVX2 and AVX-512 with
-//! `vfmadd`, F16 widened exactly with `vcvtph2ps` or `half`) performs
+//! `vfmadd`, F16 widened exactly with `vcvtph2ps` or `half`, BF16 by a
+//! 16-bit shift) performs
 //! these IEEE operations in this order, so results are bit-identical across
 //! SIMD levels, batch sizes `n` and thread counts. The chunking bounds the
 //! rounding error by about `(256 + k/256)` units of f32 rounding instead of
@@ -38,8 +39,8 @@ use crate::error::{KernelError, KernelErrorKind};
 use crate::isa::SimdLevel;
 use crate::matmul::Kernel;
 use crate::out::OutMatrix;
-use layout::{ColF16, ColF32, PANEL_ROWS};
-pub use layout::{DenseF16, DenseF32};
+use layout::{ColBf16, ColF16, ColF32, PANEL_ROWS};
+pub use layout::{DenseBf16, DenseF16, DenseF32};
 
 /// Columns per accumulation chunk (see the module doc).
 pub const CHUNK: usize = 256;
@@ -140,6 +141,24 @@ impl DensePanels for DenseF16 {
     }
 }
 
+impl DensePanels for DenseBf16 {
+    type Col = ColBf16;
+    fn rows(&self) -> usize {
+        self.m()
+    }
+    fn cols(&self) -> usize {
+        self.k()
+    }
+    #[inline]
+    fn panel(&self, p: usize) -> &[ColBf16] {
+        DenseBf16::panel(self, p)
+    }
+    #[inline]
+    fn widen(col: &ColBf16) -> [f32; PANEL_ROWS] {
+        col.0.map(|h| half::bf16::from_bits(h).to_f32())
+    }
+}
+
 /// One call's inputs, shared by all workers.
 pub(crate) struct Job<'a, W> {
     /// The weights.
@@ -200,6 +219,40 @@ impl Kernel for DenseF16 {
 
     fn m(&self) -> usize {
         DenseF16::m(self)
+    }
+
+    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<ActF32, KernelError> {
+        ActF32::new(x, n, self.k())
+    }
+
+    fn n(acts: &ActF32) -> usize {
+        acts.n()
+    }
+
+    fn units(&self) -> usize {
+        self.panels()
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.stored_bytes()
+    }
+
+    fn run(
+        &self,
+        level: SimdLevel,
+        acts: &ActF32,
+        units: Range<usize>,
+        out: &OutMatrix<'_>,
+    ) {
+        run(level, &Job { w: self, x: acts, out }, units);
+    }
+}
+
+impl Kernel for DenseBf16 {
+    type Acts = ActF32;
+
+    fn m(&self) -> usize {
+        DenseBf16::m(self)
     }
 
     fn prepare_acts(&self, x: &[f32], n: usize) -> Result<ActF32, KernelError> {
