@@ -11,13 +11,13 @@ use ryot_pool::{ThreadPool, split_range};
 use ryot_quant::QuantType;
 
 use crate::act::ActI8;
-use crate::dense::{DenseF16, DenseF32};
+use crate::dense::{DenseBf16, DenseF16, DenseF32};
 use crate::error::{KernelError, KernelErrorKind};
 use crate::isa::{self, SimdLevel};
 use crate::kq::{Q4KPanels, Q6KPanels};
 use crate::native::{I2s, Native, Tq1_0, Tq2_0};
 use crate::out::OutMatrix;
-use crate::q8::{Q4_0Panels, Q8_0Panels};
+use crate::q8::{Q4_0Panels, Q4_1Panels, Q5_0Panels, Q8_0Panels};
 use crate::t2p::{self, TernaryPanels};
 use crate::tune;
 
@@ -126,10 +126,16 @@ pub enum Weights {
     F32(DenseF32),
     /// F16 weights in the dense panel layout.
     F16(DenseF16),
+    /// BF16 weights in the dense panel layout.
+    Bf16(DenseBf16),
     /// Q8_0 weights in the interleaved 16-row layout.
     Q8_0(Q8_0Panels),
     /// Q4_0 weights in the interleaved 16-row layout.
     Q4_0(Q4_0Panels),
+    /// Q4_1 weights in the interleaved 16-row layout.
+    Q4_1(Q4_1Panels),
+    /// Q5_0 weights in the interleaved 16-row layout.
+    Q5_0(Q5_0Panels),
     /// Q4_K weights in the interleaved 16-row K-quant layout.
     Q4K(Q4KPanels),
     /// Q6_K weights in the interleaved 16-row K-quant layout.
@@ -158,11 +164,20 @@ impl Weights {
             QuantType::F16 => {
                 Ok(Weights::F16(DenseF16::from_gguf(bytes, m, k)?))
             }
+            QuantType::BF16 => {
+                Ok(Weights::Bf16(DenseBf16::from_gguf(bytes, m, k)?))
+            }
             QuantType::Q8_0 => {
                 Ok(Weights::Q8_0(Q8_0Panels::from_gguf(bytes, m, k)?))
             }
             QuantType::Q4_0 => {
                 Ok(Weights::Q4_0(Q4_0Panels::from_gguf(bytes, m, k)?))
+            }
+            QuantType::Q4_1 => {
+                Ok(Weights::Q4_1(Q4_1Panels::from_gguf(bytes, m, k)?))
+            }
+            QuantType::Q5_0 => {
+                Ok(Weights::Q5_0(Q5_0Panels::from_gguf(bytes, m, k)?))
             }
             QuantType::Q4_K => {
                 Ok(Weights::Q4K(Q4KPanels::from_gguf(bytes, m, k)?))
@@ -205,8 +220,11 @@ impl Weights {
             Weights::T2p(w) => w.m(),
             Weights::F32(w) => w.m(),
             Weights::F16(w) => w.m(),
+            Weights::Bf16(w) => w.m(),
             Weights::Q8_0(w) => w.m(),
             Weights::Q4_0(w) => w.m(),
+            Weights::Q4_1(w) => w.m(),
+            Weights::Q5_0(w) => w.m(),
             Weights::Q4K(w) => w.m(),
             Weights::Q6K(w) => w.m(),
             Weights::Tq2_0(w) => w.m(),
@@ -221,8 +239,11 @@ impl Weights {
             Weights::T2p(w) => w.k(),
             Weights::F32(w) => w.k(),
             Weights::F16(w) => w.k(),
+            Weights::Bf16(w) => w.k(),
             Weights::Q8_0(w) => w.k(),
             Weights::Q4_0(w) => w.k(),
+            Weights::Q4_1(w) => w.k(),
+            Weights::Q5_0(w) => w.k(),
             Weights::Q4K(w) => w.k(),
             Weights::Q6K(w) => w.k(),
             Weights::Tq2_0(w) => w.k(),
@@ -237,8 +258,11 @@ impl Weights {
             Weights::T2p(_) => "t2p",
             Weights::F32(_) => "f32",
             Weights::F16(_) => "f16",
+            Weights::Bf16(_) => "bf16",
             Weights::Q8_0(_) => "q8_0",
             Weights::Q4_0(_) => "q4_0",
+            Weights::Q4_1(_) => "q4_1",
+            Weights::Q5_0(_) => "q5_0",
             Weights::Q4K(_) => "q4_k",
             Weights::Q6K(_) => "q6_k",
             Weights::Tq2_0(_) => "tq2_0",
@@ -253,8 +277,11 @@ impl Weights {
             Weights::T2p(w) => w.stored_bytes(),
             Weights::F32(w) => w.stored_bytes(),
             Weights::F16(w) => w.stored_bytes(),
+            Weights::Bf16(w) => w.stored_bytes(),
             Weights::Q8_0(w) => w.stored_bytes(),
             Weights::Q4_0(w) => w.stored_bytes(),
+            Weights::Q4_1(w) => w.stored_bytes(),
+            Weights::Q5_0(w) => w.stored_bytes(),
             Weights::Q4K(w) => w.stored_bytes(),
             Weights::Q6K(w) => w.stored_bytes(),
             Weights::Tq2_0(w) => w.stored_bytes(),
@@ -293,8 +320,11 @@ pub fn matmul_at(
         Weights::T2p(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::F32(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::F16(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Bf16(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Q8_0(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Q4_0(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Q4_1(w) => run_f32(level, w, x, n, out, pool, threads),
+        Weights::Q5_0(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Q4K(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Q6K(w) => run_f32(level, w, x, n, out, pool, threads),
         Weights::Tq2_0(w) => {

@@ -1,4 +1,4 @@
-//! Dense (F32, F16) kernels: lossless repacking, scalar/SIMD parity (bit
+//! Dense (F32, F16, BF16) kernels: lossless repacking, scalar/SIMD parity (bit
 //! for bit), batch and thread invariance (bit for bit), accuracy against a
 //! naive f64 reference, and typed errors for bad input.
 
@@ -6,7 +6,7 @@ mod common;
 
 use common::{Rng, f32s, levels, read_golden};
 use proptest::prelude::*;
-use ryot_kernels::dense::{CHUNK, DenseF16, DenseF32};
+use ryot_kernels::dense::{CHUNK, DenseBf16, DenseF16, DenseF32};
 use ryot_kernels::tune::{self, TuneParams};
 use ryot_kernels::{
     KernelError, KernelErrorKind, SimdLevel, Weights, matmul_at,
@@ -49,11 +49,16 @@ fn f16_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
 }
 
-/// Both dense types built from the same f32 matrix.
-fn both(w: &[f32], m: usize, k: usize) -> [Weights; 2] {
+fn bf16_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| half::bf16::from_f32(*x).to_le_bytes()).collect()
+}
+
+/// The three dense types built from the same f32 matrix.
+fn all(w: &[f32], m: usize, k: usize) -> [Weights; 3] {
     [
         Weights::F32(DenseF32::from_f32(w, m, k).unwrap()),
         Weights::F16(DenseF16::from_f32(w, m, k).unwrap()),
+        Weights::Bf16(DenseBf16::from_f32(w, m, k).unwrap()),
     ]
 }
 
@@ -61,7 +66,8 @@ fn dequantize(w: &Weights) -> Vec<f32> {
     match w {
         Weights::F32(d) => d.dequantize(),
         Weights::F16(d) => d.dequantize(),
-        _ => unreachable!("dense tests only build F32/F16"),
+        Weights::Bf16(d) => d.dequantize(),
+        _ => unreachable!("dense tests only build F32/F16/BF16"),
     }
 }
 
@@ -123,6 +129,18 @@ fn repack_is_lossless() {
         let h2 = DenseF16::from_f32(&w, m, k).unwrap();
         assert_eq!(bits(&h2.dequantize()), bits(&want));
         assert_eq!(h.stored_bytes(), m.div_ceil(16) * 16 * k * 2);
+
+        // BF16: ggml's rounding (ryot_quant::quantize) and half's agree
+        // on finite values; both repacks give ggml's dequantization.
+        let bytes = ryot_quant::quantize(QuantType::BF16, &w, m, k).unwrap();
+        assert_eq!(bytes, bf16_bytes(&w));
+        ryot_quant::dequantize(QuantType::BF16, &bytes, m, k, &mut want)
+            .unwrap();
+        let b = DenseBf16::from_gguf(&bytes, m, k).unwrap();
+        assert_eq!(bits(&b.dequantize()), bits(&want));
+        let b2 = DenseBf16::from_f32(&w, m, k).unwrap();
+        assert_eq!(bits(&b2.dequantize()), bits(&want));
+        assert_eq!(b.stored_bytes(), m.div_ceil(16) * 16 * k * 2);
     }
 }
 
@@ -133,6 +151,19 @@ fn repack_f16_golden_is_lossless() {
     let want = f32s(&read_golden("F16.dequant.f32.bin"));
     let w = DenseF16::from_gguf(&bytes, 4, 1024).unwrap();
     assert_eq!(bits(&w.dequantize()), bits(&want));
+}
+
+#[test]
+fn repack_bf16_golden_is_lossless() {
+    // llama.cpp's BF16 tensor (4 x 1024) and gguf-py's dequantization.
+    let bytes = read_golden("BF16.blocks.bin");
+    let want = f32s(&read_golden("BF16.dequant.f32.bin"));
+    let w = DenseBf16::from_gguf(&bytes, 4, 1024).unwrap();
+    assert_eq!(bits(&w.dequantize()), bits(&want));
+    let mut ours = vec![0f32; 4 * 1024];
+    ryot_quant::dequantize(QuantType::BF16, &bytes, 4, 1024, &mut ours)
+        .unwrap();
+    assert_eq!(bits(&ours), bits(&want));
 }
 
 /// Shapes that hit every tail: one row, odd rows, a partial panel, rows
@@ -162,7 +193,7 @@ fn simd_matches_scalar_bit_for_bit() {
     for &(m, k, n) in SHAPES {
         let wf = rng.vec(m * k);
         let x = rng.vec(n * k);
-        for w in both(&wf, m, k) {
+        for w in all(&wf, m, k) {
             let want = run(SimdLevel::Scalar, &w, &x, n, 1);
             for level in levels() {
                 assert_eq!(
@@ -182,7 +213,7 @@ fn batch_and_threads_do_not_change_a_result() {
     let (m, k, n) = (150, 700, 19);
     let wf = rng.vec(m * k);
     let x = rng.vec(n * k);
-    for w in both(&wf, m, k) {
+    for w in all(&wf, m, k) {
         for level in levels() {
             let gemm = run(level, &w, &x, n, 1);
             for threads in [2, 3] {
@@ -221,7 +252,7 @@ fn accuracy_against_naive_f64() {
     for &(m, k, n) in SHAPES {
         let wf = rng.vec(m * k);
         let x = rng.vec(n * k);
-        for w in both(&wf, m, k) {
+        for w in all(&wf, m, k) {
             let got = run(SimdLevel::Scalar, &w, &x, n, 1);
             let want = naive(&dequantize(&w), &x, m, k, n);
             for (g, (e, mag)) in got.iter().zip(want) {
@@ -240,9 +271,15 @@ fn from_gguf_through_weights() {
     let x = rng.vec(n * k);
     let a = Weights::from_gguf(QuantType::F32, &f32_bytes(&wf), m, k).unwrap();
     let b = Weights::from_gguf(QuantType::F16, &f16_bytes(&wf), m, k).unwrap();
-    assert_eq!((a.type_name(), b.type_name()), ("f32", "f16"));
+    let c =
+        Weights::from_gguf(QuantType::BF16, &bf16_bytes(&wf), m, k).unwrap();
+    assert_eq!(
+        (a.type_name(), b.type_name(), c.type_name()),
+        ("f32", "f16", "bf16")
+    );
     assert_eq!((a.m(), a.k(), b.m(), b.k()), (m, k, m, k));
-    for (w, w2) in [a, b].iter().zip(both(&wf, m, k)) {
+    assert_eq!((c.m(), c.k()), (m, k));
+    for (w, w2) in [a, b, c].iter().zip(all(&wf, m, k)) {
         assert_eq!(w.stored_bytes(), w2.stored_bytes());
         for level in levels() {
             assert_eq!(
@@ -329,6 +366,50 @@ fn bad_input_gives_typed_errors() {
         K::NonFinite { .. }
     ));
 
+    assert!(matches!(
+        err(DenseBf16::from_f32(&w, 2, 4)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(DenseBf16::from_f32(&[], 0, 4)).kind(),
+        K::BadShape { .. }
+    ));
+    assert!(matches!(
+        err(DenseBf16::from_gguf(&[0; 11], 2, 3)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(DenseBf16::from_gguf(&[0; 12], usize::MAX / 2, 3)).kind(),
+        K::BadShape { .. }
+    ));
+    bad[4] = f32::NAN;
+    assert!(matches!(
+        err(DenseBf16::from_f32(&bad, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
+    // 3.4e38 rounds up to bf16 infinity.
+    bad[4] = f32::MAX;
+    assert!(matches!(
+        err(DenseBf16::from_f32(&bad, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
+    let mut bb = bf16_bytes(&w);
+    bb[3] = 0xff; // element 1 becomes a NaN (0xff80 | low byte)
+    bb[2] = 0xc1;
+    assert!(matches!(
+        err(DenseBf16::from_gguf(&bb, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
+    bb[2] = 0x80; // -infinity
+    assert!(matches!(
+        err(DenseBf16::from_gguf(&bb, 2, 3)).kind(),
+        K::NonFinite { .. }
+    ));
+    assert!(matches!(
+        err(Weights::from_gguf(QuantType::BF16, &bb[1..], 2, 3)).kind(),
+        K::LengthMismatch { .. }
+    ));
+
     let (m, k, n) = (5, 3, 2);
     let wt = Weights::F32(DenseF32::from_f32(&vec![1.0; m * k], m, k).unwrap());
     let x = vec![1.0f32; n * k];
@@ -370,7 +451,7 @@ proptest! {
         let s = 2f32.powi(scale);
         let wf: Vec<f32> = rng.vec(m * k).iter().map(|v| v * s).collect();
         let x = rng.vec(n * k);
-        for w in both(&wf, m, k) {
+        for w in all(&wf, m, k) {
             let want = run(SimdLevel::Scalar, &w, &x, n, 1);
             for level in levels() {
                 prop_assert_eq!(bits(&run(level, &w, &x, n, 2)), bits(&want));

@@ -1,4 +1,4 @@
-//! Q8_0 / Q4_0 kernels: lossless repacking (golden files and random
+//! Q8_0 / Q4_0 / Q4_1 / Q5_0 kernels: lossless repacking (golden files and random
 //! blocks), the activation quantizer against llama.cpp's reference,
 //! scalar/SIMD parity (bit for bit), batch and thread invariance (bit for
 //! bit), accuracy against a naive f64 reference and llama.cpp's dot
@@ -9,7 +9,8 @@ mod common;
 use common::{Rng, f32s, levels, read_golden};
 use proptest::prelude::*;
 use ryot_kernels::q8::{
-    ActQ8_0, Q4_0Panels, Q8_0Panels, QBlock, QPanels, matmul_q8_acts,
+    ActQ8_0, Q4_0Panels, Q4_1Panels, Q5_0Panels, Q8_0Panels, QBlock, QPanels,
+    matmul_q8_acts,
 };
 use ryot_kernels::tune::{self, TuneParams};
 use ryot_kernels::{
@@ -78,6 +79,29 @@ fn random_q4_0(rng: &mut Rng, m: usize, k: usize) -> Vec<u8> {
     out
 }
 
+/// Random Q4_1 bytes: every nibble 0..=15, random scales and minimums
+/// (of either sign).
+fn random_q4_1(rng: &mut Rng, m: usize, k: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..m * k / 32 {
+        out.extend_from_slice(&random_scale(rng).to_le_bytes());
+        let min = -random_scale(rng) * half::f16::from_f32(8.0);
+        out.extend_from_slice(&min.to_le_bytes());
+        out.extend((0..16).map(|_| rng.below(256) as u8));
+    }
+    out
+}
+
+/// Random Q5_0 bytes: every 5-bit code 0..=31, random scales.
+fn random_q5_0(rng: &mut Rng, m: usize, k: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..m * k / 32 {
+        out.extend_from_slice(&random_scale(rng).to_le_bytes());
+        out.extend((0..20).map(|_| rng.below(256) as u8));
+    }
+    out
+}
+
 fn random_scale(rng: &mut Rng) -> half::f16 {
     match rng.below(16) {
         0 => half::f16::ZERO,
@@ -87,13 +111,17 @@ fn random_scale(rng: &mut Rng) -> half::f16 {
     }
 }
 
-/// Both formats from random weights: (weights, their GGUF bytes).
-fn both(rng: &mut Rng, m: usize, k: usize) -> [(Weights, Vec<u8>); 2] {
+/// All four formats from random weights: (weights, their GGUF bytes).
+fn all(rng: &mut Rng, m: usize, k: usize) -> [(Weights, Vec<u8>); 4] {
     let a = random_q8_0(rng, m, k);
     let b = random_q4_0(rng, m, k);
+    let c = random_q4_1(rng, m, k);
+    let d = random_q5_0(rng, m, k);
     [
         (Weights::Q8_0(Q8_0Panels::from_gguf(&a, m, k).unwrap()), a),
         (Weights::Q4_0(Q4_0Panels::from_gguf(&b, m, k).unwrap()), b),
+        (Weights::Q4_1(Q4_1Panels::from_gguf(&c, m, k).unwrap()), c),
+        (Weights::Q5_0(Q5_0Panels::from_gguf(&d, m, k).unwrap()), d),
     ]
 }
 
@@ -101,32 +129,72 @@ fn dequantize(w: &Weights) -> Vec<f32> {
     match w {
         Weights::Q8_0(q) => q.dequantize(),
         Weights::Q4_0(q) => q.dequantize(),
-        _ => unreachable!("q8 tests only build Q8_0/Q4_0"),
+        Weights::Q4_1(q) => q.dequantize(),
+        Weights::Q5_0(q) => q.dequantize(),
+        _ => unreachable!("q8 tests only build Q8_0/Q4_0/Q4_1/Q5_0"),
+    }
+}
+
+fn to_gguf(w: &Weights) -> Vec<u8> {
+    match w {
+        Weights::Q8_0(q) => q.to_gguf(),
+        Weights::Q4_0(q) => q.to_gguf(),
+        Weights::Q4_1(q) => q.to_gguf(),
+        Weights::Q5_0(q) => q.to_gguf(),
+        _ => unreachable!("q8 tests only build Q8_0/Q4_0/Q4_1/Q5_0"),
     }
 }
 
 fn quant_type(w: &Weights) -> QuantType {
     match w {
         Weights::Q8_0(_) => QuantType::Q8_0,
-        _ => QuantType::Q4_0,
+        Weights::Q4_0(_) => QuantType::Q4_0,
+        Weights::Q4_1(_) => QuantType::Q4_1,
+        Weights::Q5_0(_) => QuantType::Q5_0,
+        _ => unreachable!("q8 tests only build Q8_0/Q4_0/Q4_1/Q5_0"),
     }
+}
+
+/// The weights exactly, in f64 (`d * q + m` for Q4_1, which f32
+/// dequantization rounds), and the magnitudes the kernels' terms can
+/// reach per element (`|d q| + |m|` for Q4_1, `|w|` otherwise).
+fn exact_weights(
+    ty: QuantType,
+    bytes: &[u8],
+    m: usize,
+    k: usize,
+) -> Vec<(f64, f64)> {
+    if ty != QuantType::Q4_1 {
+        let mut wd = vec![0f32; m * k];
+        ryot_quant::dequantize(ty, bytes, m, k, &mut wd).unwrap();
+        return wd.iter().map(|&w| (w as f64, (w as f64).abs())).collect();
+    }
+    let f16 = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f64();
+    let mut out = vec![(0.0, 0.0); m * k];
+    for (blk, y) in bytes.chunks_exact(20).zip(out.chunks_exact_mut(32)) {
+        let (d, mn) = (f16(&blk[0..2]), f16(&blk[2..4]));
+        for j in 0..16 {
+            for (e, q) in [(j, blk[4 + j] & 15), (j + 16, blk[4 + j] >> 4)] {
+                let dq = d * q as f64;
+                y[e] = (dq + mn, dq.abs() + mn.abs());
+            }
+        }
+    }
+    out
 }
 
 #[test]
 fn repack_golden_is_lossless() {
     // llama.cpp's quantized tensors (4 x 1024) and gguf-py's dequantization.
-    for ty in ["Q8_0", "Q4_0"] {
-        let bytes = read_golden(&format!("{ty}.blocks.bin"));
-        let want = f32s(&read_golden(&format!("{ty}.dequant.f32.bin")));
-        let (got, back) = if ty == "Q8_0" {
-            let w = Q8_0Panels::from_gguf(&bytes, 4, 1024).unwrap();
-            (w.dequantize(), w.to_gguf())
-        } else {
-            let w = Q4_0Panels::from_gguf(&bytes, 4, 1024).unwrap();
-            (w.dequantize(), w.to_gguf())
-        };
-        assert_eq!(bits(&got), bits(&want), "{ty}");
-        assert_eq!(back, bytes, "{ty}");
+    for ty in
+        [QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_1, QuantType::Q5_0]
+    {
+        let name = ty.name();
+        let bytes = read_golden(&format!("{name}.blocks.bin"));
+        let want = f32s(&read_golden(&format!("{name}.dequant.f32.bin")));
+        let w = Weights::from_gguf(ty, &bytes, 4, 1024).unwrap();
+        assert_eq!(bits(&dequantize(&w)), bits(&want), "{name}");
+        assert_eq!(to_gguf(&w), bytes, "{name}");
     }
 }
 
@@ -134,7 +202,7 @@ fn repack_golden_is_lossless() {
 fn repack_random_is_lossless() {
     let mut rng = Rng(17);
     for &(m, k) in &[(1, 32), (3, 64), (16, 32), (17, 96), (40, 320)] {
-        for (w, bytes) in both(&mut rng, m, k) {
+        for (w, bytes) in all(&mut rng, m, k) {
             let mut want = vec![0f32; m * k];
             ryot_quant::dequantize(quant_type(&w), &bytes, m, k, &mut want)
                 .unwrap();
@@ -144,17 +212,17 @@ fn repack_random_is_lossless() {
                 "{} {m}x{k}",
                 w.type_name()
             );
-            let back = match &w {
-                Weights::Q8_0(q) => q.to_gguf(),
-                Weights::Q4_0(q) => q.to_gguf(),
-                _ => unreachable!(),
+            assert_eq!(to_gguf(&w), bytes);
+            // Lines and Scales16 per (panel, block).
+            let (lines, scales) = match quant_type(&w) {
+                QuantType::Q8_0 => (8, 1),
+                QuantType::Q4_1 => (4, 2),
+                QuantType::Q5_0 => (5, 1),
+                _ => (4, 1),
             };
-            assert_eq!(back, bytes);
-            let per_row =
-                if quant_type(&w) == QuantType::Q8_0 { 8 * 64 } else { 4 * 64 };
             assert_eq!(
                 w.stored_bytes(),
-                m.div_ceil(16) * (k / 32) * (per_row + 32)
+                m.div_ceil(16) * (k / 32) * (lines * 64 + scales * 32)
             );
         }
     }
@@ -237,7 +305,7 @@ fn simd_matches_scalar_bit_for_bit() {
     let mut rng = Rng(42);
     for &(m, k, n) in SHAPES {
         let x = hard_acts(&mut rng, n, k);
-        for (w, _) in both(&mut rng, m, k) {
+        for (w, _) in all(&mut rng, m, k) {
             let want = run(SimdLevel::Scalar, &w, &x, n, 1);
             for level in levels() {
                 assert_eq!(
@@ -256,7 +324,7 @@ fn batch_and_threads_do_not_change_a_result() {
     let mut rng = Rng(9);
     let (m, k, n) = (150, 320, 19);
     let x = rng.vec(n * k);
-    for (w, _) in both(&mut rng, m, k) {
+    for (w, _) in all(&mut rng, m, k) {
         for level in levels() {
             let gemm = run(level, &w, &x, n, 1);
             for threads in [2, 3] {
@@ -281,9 +349,55 @@ fn batch_and_threads_do_not_change_a_result() {
     }
 }
 
-/// Naive reference: dequantized weights times dequantized activations in
-/// f64, with `sum |w x|` for the error bound.
-fn naive(wd: &[f32], a: &ActQ8_0, m: usize) -> Vec<(f64, f64)> {
+/// The largest codes every format can hold against activation codes of
+/// -128 (blocks whose `1 / d` overflows) and 127: the i16 partial sums of
+/// the AVX2 kernels stay in range, and every level agrees with scalar and
+/// with the exact result.
+#[test]
+fn extreme_codes_do_not_overflow() {
+    let (m, k, n) = (17, 128, 3);
+    let one = half::f16::ONE.to_le_bytes();
+    let mut x = vec![0f32; n * k];
+    for (i, blk) in x.chunks_exact_mut(32).enumerate() {
+        match i % 3 {
+            0 => blk.fill(-1e-39), // codes -128 (d = 0)
+            1 => blk.fill(-1.0),   // codes -127
+            _ => blk
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, v)| *v = if j % 2 == 0 { 1.0 } else { -1.0 }),
+        }
+    }
+    let a = ActQ8_0::quantize(&x, n, k).unwrap();
+    assert!(a.row(0)[..32].iter().all(|&c| c == -128));
+    let blocks = m * k / 32;
+    let rep = |blk: Vec<u8>| blk.repeat(blocks);
+    let q8 = rep([&one[..], &[0x80; 32]].concat());
+    let q4 = rep([&one[..], &[0xff; 16]].concat());
+    let q41 = rep([&one[..], &one[..], &[0xff; 16]].concat());
+    let q5 = rep([&one[..], &[0xff; 20]].concat());
+    for (ty, bytes) in [
+        (QuantType::Q8_0, q8),
+        (QuantType::Q4_0, q4),
+        (QuantType::Q4_1, q41),
+        (QuantType::Q5_0, q5),
+    ] {
+        let w = Weights::from_gguf(ty, &bytes, m, k).unwrap();
+        let want = run(SimdLevel::Scalar, &w, &x, n, 1);
+        for level in levels() {
+            assert_eq!(bits(&run(level, &w, &x, n, 2)), bits(&want), "{ty:?}");
+        }
+        let wd = exact_weights(ty, &bytes, m, k);
+        for (g, (e, mag)) in want.iter().zip(naive(&wd, &a, m)) {
+            assert!((*g as f64 - e).abs() <= tol(ty, k, mag), "{ty:?}");
+        }
+    }
+}
+
+/// Naive reference: exact weights (see [`exact_weights`]) times
+/// dequantized activations in f64, with the sum of term magnitudes
+/// `sum |w x|` (`sum (|d q| + |m|) |x|` for Q4_1) for the error bound.
+fn naive(wd: &[(f64, f64)], a: &ActQ8_0, m: usize) -> Vec<(f64, f64)> {
     let k = a.k();
     let mut out = Vec::with_capacity(a.n() * m);
     for t in 0..a.n() {
@@ -292,9 +406,9 @@ fn naive(wd: &[f32], a: &ActQ8_0, m: usize) -> Vec<(f64, f64)> {
             .collect();
         for r in 0..m {
             let (mut s, mut mag) = (0f64, 0f64);
-            for (w, x) in wd[r * k..(r + 1) * k].iter().zip(&xd) {
-                s += *w as f64 * x;
-                mag += (*w as f64 * x).abs();
+            for ((w, wm), x) in wd[r * k..(r + 1) * k].iter().zip(&xd) {
+                s += w * x;
+                mag += (wm * x).abs();
             }
             out.push((s, mag));
         }
@@ -313,19 +427,30 @@ fn q8_tol(k: usize, mag: f64) -> f64 {
     2.0 * (k / 32) as f64 * (f32::EPSILON as f64 / 2.0) * mag + 1e-30
 }
 
+/// Q4_1's bound: as [`q8_tol`], with two fused multiply-adds per block
+/// (the `d` term, then the `m` term), whose exact terms sum in magnitude
+/// to at most `sum (|d q| + |m|) |x|`.
+fn q4_1_tol(k: usize, mag: f64) -> f64 {
+    q8_tol(2 * k, mag)
+}
+
+/// The tolerance for `ty`.
+fn tol(ty: QuantType, k: usize, mag: f64) -> f64 {
+    if ty == QuantType::Q4_1 { q4_1_tol(k, mag) } else { q8_tol(k, mag) }
+}
+
 #[test]
 fn accuracy_against_naive_f64() {
     let mut rng = Rng(5);
     for &(m, k, n) in SHAPES {
         let x = rng.vec(n * k);
         let a = ActQ8_0::quantize(&x, n, k).unwrap();
-        for (w, bytes) in both(&mut rng, m, k) {
+        for (w, bytes) in all(&mut rng, m, k) {
             let got = run(SimdLevel::Scalar, &w, &x, n, 1);
-            let mut wd = vec![0f32; m * k];
-            ryot_quant::dequantize(quant_type(&w), &bytes, m, k, &mut wd)
-                .unwrap();
+            let ty = quant_type(&w);
+            let wd = exact_weights(ty, &bytes, m, k);
             for (g, (e, mag)) in got.iter().zip(naive(&wd, &a, m)) {
-                let tol = q8_tol(k, mag);
+                let tol = tol(ty, k, mag);
                 assert!((*g as f64 - e).abs() <= tol, "{g} vs {e} (tol {tol})");
             }
         }
@@ -352,6 +477,8 @@ fn llama_cpp_dot_product_error() {
     let ws = [
         Weights::Q8_0(Q8_0Panels::quantize(&w, m, k).unwrap()),
         Weights::Q4_0(Q4_0Panels::quantize(&w, m, k).unwrap()),
+        Weights::Q4_1(Q4_1Panels::quantize(&w, m, k).unwrap()),
+        Weights::Q5_0(Q5_0Panels::quantize(&w, m, k).unwrap()),
     ];
     for wt in &ws {
         for level in levels() {
@@ -498,6 +625,63 @@ fn bad_input_gives_typed_errors() {
         Weights::from_gguf(QuantType::Q4_0, &q4, m, k).unwrap().type_name(),
         "q4_0"
     );
+
+    // Q4_1 and Q5_0.
+    let q41 = random_q4_1(&mut Rng(4), m, k);
+    let q50 = random_q5_0(&mut Rng(5), m, k);
+    let w41 = Weights::from_gguf(QuantType::Q4_1, &q41, m, k).unwrap();
+    let w50 = Weights::from_gguf(QuantType::Q5_0, &q50, m, k).unwrap();
+    assert_eq!((w41.type_name(), w50.type_name()), ("q4_1", "q5_0"));
+    assert_eq!((w41.m(), w41.k(), w50.m(), w50.k()), (m, k, m, k));
+    assert!(matches!(
+        err(Q4_1Panels::from_gguf(&q41, 2, 96)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(Q5_0Panels::from_gguf(&q50[2..], 2, 64)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(Q5_0Panels::from_gguf(&q50, 2, 40)).kind(),
+        K::NotBlockMultiple { k: 40, block: 32, .. }
+    ));
+    assert!(matches!(
+        err(Q4_1Panels::from_gguf(&q41, 0, 64)).kind(),
+        K::BadShape { .. }
+    ));
+    assert!(matches!(
+        err(Q5_0Panels::from_gguf(&q50, usize::MAX, 64)).kind(),
+        K::BadShape { .. }
+    ));
+    // A NaN minimum (second block of row 0) and an infinite Q5_0 scale.
+    let mut nan = q41.clone();
+    nan[22..24].copy_from_slice(&half::f16::NAN.to_le_bytes());
+    assert!(matches!(
+        err(Q4_1Panels::from_gguf(&nan, m, k)).kind(),
+        K::NonFinite { .. }
+    ));
+    let mut inf = q50.clone();
+    inf[22..24].copy_from_slice(&half::f16::NEG_INFINITY.to_le_bytes());
+    assert!(matches!(
+        err(Weights::from_gguf(QuantType::Q5_0, &inf, m, k)).kind(),
+        K::NonFinite { .. }
+    ));
+    assert!(matches!(
+        err(Q4_1Panels::quantize(&[f32::NAN; 32], 1, 32)).kind(),
+        K::Quant(_)
+    ));
+    assert!(matches!(
+        err(Q5_0Panels::quantize(&[0.0; 48], 1, 48)).kind(),
+        K::NotBlockMultiple { .. }
+    ));
+    assert!(matches!(
+        err(matmul_at(s, &w50, &x[1..], n, &mut out, p, 1)).kind(),
+        K::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        err(matmul_at(s, &w41, &xb, n, &mut out, p, 1)).kind(),
+        K::NonFinite { .. }
+    ));
 }
 
 proptest! {
@@ -513,15 +697,15 @@ proptest! {
         let s = 2f32.powi(scale);
         let x: Vec<f32> = hard_acts(&mut rng, n, k).iter().map(|v| v * s).collect();
         let a = ActQ8_0::quantize(&x, n, k).unwrap();
-        for (w, bytes) in both(&mut rng, m, k) {
+        for (w, bytes) in all(&mut rng, m, k) {
             let want = run(SimdLevel::Scalar, &w, &x, n, 1);
             for level in levels() {
                 prop_assert_eq!(bits(&run(level, &w, &x, n, 2)), bits(&want));
             }
-            let mut wd = vec![0f32; m * k];
-            ryot_quant::dequantize(quant_type(&w), &bytes, m, k, &mut wd).unwrap();
+            let ty = quant_type(&w);
+            let wd = exact_weights(ty, &bytes, m, k);
             for (g, (e, mag)) in want.iter().zip(naive(&wd, &a, m)) {
-                let tol = q8_tol(k, mag);
+                let tol = tol(ty, k, mag);
                 prop_assert!((*g as f64 - e).abs() <= tol, "{} vs {} (tol {})", g, e, tol);
             }
         }

@@ -1,4 +1,5 @@
-//! AVX2 Q8_0/Q4_0 kernels and the AVX2 Q8_0 activation quantizer.
+//! AVX2 Q8_0/Q4_0/Q4_1/Q5_0 kernels and the AVX2 Q8_0 activation
+//! quantizer.
 //!
 //! A 64-byte line (16 rows x 4 columns) is two 256-bit halves of 8 rows.
 //! Integer sums per block (exact, see [`super`]):
@@ -8,16 +9,26 @@
 //!           acc16 += maddubs(lo, bcast(x[4v..])) + maddubs(hi, bcast(x[16+4v..]))
 //!       isum = madd(acc16, 1) - 8 * sum(x_b)
 //!       (an i16 lane sums 16 products of at most 15 * 128: |.| <= 30720)
+//! Q4_1: as Q4_0 without the offset (its minimum is a second fma below)
+//! Q5_0: hs = line[4] << 4, hh = line[4]               (fifth bits)
+//!       for v in 0..4:  lo = (line[v] & 15) | (hs & 16), hi = ((line[v] >> 4) & 15) | (hh & 16)
+//!           acc16 += maddubs(lo, bcast(x[4v..])) + maddubs(hi, bcast(x[16+4v..]))
+//!           hs >>= 1, hh >>= 1      (16-bit shifts; bit 4 of a byte never
+//!                                    comes from another byte)
+//!           after v = 1 and v = 3:  acc32 += madd(acc16, 1), acc16 = 0
+//!       isum = acc32 - 16 * sum(x_b)
+//!       (an i16 lane sums 8 products of at most 31 * 128: |.| <= 31744)
 //! Q8_0: for j in 0..8:  w = line[j] ^ 0x80 (signed code)
 //!           isum += madd(maddubs(|w|, sign(bcast(x[4j..]), w)), 1)
 //!       (a pair of products is at most 2 * 128 * 127 = 32512 when
 //!        |x| <= 127; see [`super::act`] for the one case where x = -128
 //!        and why it does not matter)
 //! then per row lane:  acc = fma(f32(isum), f32(d_w) * d_x, acc)
+//!          Q4_1 also:  acc = fma(f32(sum(x_b)), f32(m_w) * d_x, acc)
 //! ```
 //!
-//! GEMV (`n == 1`) streams [`GEMV_PANELS_Q8_0`] or [`GEMV_PANELS_Q4_0`]
-//! panels at once (measured: 4 read streams move Q8_0 from DRAM faster
+//! GEMV (`n == 1`) streams [`GEMV_PANELS_Q8_0`], [`GEMV_PANELS_Q4_0`]
+//! (also Q4_1) or [`GEMV_PANELS_Q5_0`] panels at once (measured: 4 read streams move Q8_0 from DRAM faster
 //! than 2; Q4_0's unpacking needs more registers, and 4 panels spill
 //! without streaming faster); GEMM tiles are
 //! [`GEMM_PANELS`] x [`GEMM_TOKENS`], so each loaded and unpacked weight
@@ -33,8 +44,12 @@ use super::{Job, QBlock};
 
 /// Panels per GEMV step for Q8_0.
 pub(crate) const GEMV_PANELS_Q8_0: usize = 4;
-/// Panels per GEMV step for Q4_0.
+/// Panels per GEMV step for Q4_0 and Q4_1.
 pub(crate) const GEMV_PANELS_Q4_0: usize = 2;
+/// Panels per GEMV step for Q5_0 (its fifth bits need 4 more registers
+/// per panel, so 2 panels spill; on a busy shared 2-core machine 1 and 2
+/// measured within noise of each other).
+pub(crate) const GEMV_PANELS_Q5_0: usize = 1;
 /// Panels per GEMM tile.
 pub(crate) const GEMM_PANELS: usize = 1;
 /// Tokens per GEMM tile.
@@ -54,7 +69,8 @@ fn gemm_impl<B: QBlock>(job: &Job<'_, B>, panels: Range<usize>) {
     if n == 1 {
         match B::KIND {
             Kind::Q8_0 => gemv::<B, GEMV_PANELS_Q8_0>(job, panels),
-            Kind::Q4_0 => gemv::<B, GEMV_PANELS_Q4_0>(job, panels),
+            Kind::Q4_0 | Kind::Q4_1 => gemv::<B, GEMV_PANELS_Q4_0>(job, panels),
+            Kind::Q5_0 => gemv::<B, GEMV_PANELS_Q5_0>(job, panels),
         }
         return;
     }
@@ -122,24 +138,17 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
             &lines[i][b * B::LINES..(b + 1) * B::LINES]
         });
         let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &xq[i][b]);
+        let s: [i32; T] = std::array::from_fn(|i| xsum[i][b]);
         let isum = match B::KIND {
             Kind::Q8_0 => isums_q8_0::<P, T>(&bl, &xb),
-            Kind::Q4_0 => {
-                let s: [i32; T] = std::array::from_fn(|i| xsum[i][b]);
-                isums_q4_0::<P, T>(&bl, &xb, &s)
+            Kind::Q4_0 | Kind::Q4_1 => {
+                isums_q4::<P, T>(&bl, &xb, &s, B::OFFSET)
             }
+            Kind::Q5_0 => isums_q5_0::<P, T>(&bl, &xb, &s),
         };
-        let dw: [[__m256; 2]; P] = std::array::from_fn(|i| {
-            let sp = scales[i][b].0.as_ptr().cast::<__m128i>();
-            // SAFETY: a Scales16 is 32 bytes, 32-byte aligned, so both
-            // 16-byte halves are aligned and in bounds.
-            unsafe {
-                [
-                    _mm256_cvtph_ps(_mm_load_si128(sp)),
-                    _mm256_cvtph_ps(_mm_load_si128(sp.add(1))),
-                ]
-            }
-        });
+        let sb = b * B::SCALES;
+        let dw: [[__m256; 2]; P] =
+            std::array::from_fn(|i| load_scales(&scales[i][sb]));
         for ti in 0..T {
             let dxv = _mm256_set1_ps(dx[ti][b]);
             for pi in 0..P {
@@ -147,6 +156,22 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
                     let d = _mm256_mul_ps(dw[pi][h], dxv);
                     let f = _mm256_cvtepi32_ps(isum[pi][ti][h]);
                     facc[pi][ti][h] = _mm256_fmadd_ps(f, d, facc[pi][ti][h]);
+                }
+            }
+        }
+        if B::SCALES == 2 {
+            // Q4_1: + m_w * d_x * sum(code_x), after the block's d term.
+            let mw: [[__m256; 2]; P] =
+                std::array::from_fn(|i| load_scales(&scales[i][sb + 1]));
+            for ti in 0..T {
+                let dxv = _mm256_set1_ps(dx[ti][b]);
+                let f = _mm256_set1_ps(s[ti] as f32);
+                for pi in 0..P {
+                    for h in 0..2 {
+                        let m = _mm256_mul_ps(mw[pi][h], dxv);
+                        facc[pi][ti][h] =
+                            _mm256_fmadd_ps(f, m, facc[pi][ti][h]);
+                    }
                 }
             }
         }
@@ -161,6 +186,21 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
             }
             job.store(p0 + pi, t0 + ti, &out);
         }
+    }
+}
+
+/// 16 rows' f16 scales as two vectors of 8 f32 (exact).
+#[inline(always)]
+fn load_scales(s: &Scales16) -> [__m256; 2] {
+    let sp = s.0.as_ptr().cast::<__m128i>();
+    // SAFETY: a Scales16 is 32 bytes, 32-byte aligned, so both 16-byte
+    // halves are aligned and in bounds; callers run with AVX2 and F16C
+    // enabled (this is inlined into `tile`).
+    unsafe {
+        [
+            _mm256_cvtph_ps(_mm_load_si128(sp)),
+            _mm256_cvtph_ps(_mm_load_si128(sp.add(1))),
+        ]
     }
 }
 
@@ -181,16 +221,18 @@ fn quad(xb: &[i8; BLOCK], j: usize) -> i32 {
     i32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8])
 }
 
-/// Exact integer sums of one Q4_0 block for P panels x T tokens.
+/// Exact integer sums of one Q4_0 (`offset` 8) or Q4_1 (`offset` 0)
+/// block for P panels x T tokens.
 // The line index also picks activation quads, so a range loop reads
 // best.
 #[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn isums_q4_0<const P: usize, const T: usize>(
+fn isums_q4<const P: usize, const T: usize>(
     bl: &[&[Line]; P],
     xb: &[&[i8; BLOCK]; T],
     xsum: &[i32; T],
+    offset: i32,
 ) -> [[[__m256i; 2]; T]; P] {
     let mask = _mm256_set1_epi8(0x0f);
     let mut acc16 = [[[_mm256_setzero_si256(); 2]; T]; P];
@@ -220,7 +262,7 @@ fn isums_q4_0<const P: usize, const T: usize>(
     let ones = _mm256_set1_epi16(1);
     let mut out = [[[_mm256_setzero_si256(); 2]; T]; P];
     for ti in 0..T {
-        let off = _mm256_set1_epi32(8 * xsum[ti]);
+        let off = _mm256_set1_epi32(offset * xsum[ti]);
         for pi in 0..P {
             for h in 0..2 {
                 let wide = _mm256_madd_epi16(acc16[pi][ti][h], ones);
@@ -229,6 +271,83 @@ fn isums_q4_0<const P: usize, const T: usize>(
         }
     }
     out
+}
+
+/// Exact integer sums of one Q5_0 block for P panels x T tokens.
+// The line index also picks activation quads, so a range loop reads
+// best.
+#[allow(clippy::needless_range_loop)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn isums_q5_0<const P: usize, const T: usize>(
+    bl: &[&[Line]; P],
+    xb: &[&[i8; BLOCK]; T],
+    xsum: &[i32; T],
+) -> [[[__m256i; 2]; T]; P] {
+    let mask = _mm256_set1_epi8(0x0f);
+    let bit4 = _mm256_set1_epi8(0x10);
+    let ones = _mm256_set1_epi16(1);
+    let mut hs = [[_mm256_setzero_si256(); 2]; P];
+    let mut hh = [[_mm256_setzero_si256(); 2]; P];
+    for pi in 0..P {
+        for h in 0..2 {
+            let w = load_half(&bl[pi][4], h);
+            hs[pi][h] = _mm256_slli_epi16::<4>(w);
+            hh[pi][h] = w;
+        }
+    }
+    let mut acc16 = [[[_mm256_setzero_si256(); 2]; T]; P];
+    let mut acc = [[[_mm256_setzero_si256(); 2]; T]; P];
+    for v in 0..4 {
+        let mut lo = [[_mm256_setzero_si256(); 2]; P];
+        let mut hi = [[_mm256_setzero_si256(); 2]; P];
+        for pi in 0..P {
+            for h in 0..2 {
+                let x = load_half(&bl[pi][v], h);
+                let l = _mm256_and_si256(x, mask);
+                let u = _mm256_and_si256(_mm256_srli_epi16::<4>(x), mask);
+                let hl = _mm256_and_si256(hs[pi][h], bit4);
+                let hu = _mm256_and_si256(hh[pi][h], bit4);
+                lo[pi][h] = _mm256_or_si256(l, hl);
+                hi[pi][h] = _mm256_or_si256(u, hu);
+                hs[pi][h] = _mm256_srli_epi16::<1>(hs[pi][h]);
+                hh[pi][h] = _mm256_srli_epi16::<1>(hh[pi][h]);
+            }
+        }
+        for ti in 0..T {
+            let xl = _mm256_set1_epi32(quad(xb[ti], v));
+            let xh = _mm256_set1_epi32(quad(xb[ti], v + 4));
+            for pi in 0..P {
+                for h in 0..2 {
+                    let a = _mm256_maddubs_epi16(lo[pi][h], xl);
+                    let b = _mm256_maddubs_epi16(hi[pi][h], xh);
+                    let s = &mut acc16[pi][ti][h];
+                    *s = _mm256_add_epi16(*s, _mm256_add_epi16(a, b));
+                }
+            }
+        }
+        if v % 2 == 1 {
+            // Widen every 8 products, before an i16 lane could overflow.
+            for (ap, sp) in acc.iter_mut().zip(acc16.iter_mut()) {
+                for (at, st) in ap.iter_mut().zip(sp.iter_mut()) {
+                    for h in 0..2 {
+                        let wide = _mm256_madd_epi16(st[h], ones);
+                        at[h] = _mm256_add_epi32(at[h], wide);
+                        st[h] = _mm256_setzero_si256();
+                    }
+                }
+            }
+        }
+    }
+    for ti in 0..T {
+        let off = _mm256_set1_epi32(16 * xsum[ti]);
+        for ap in acc.iter_mut() {
+            for h in 0..2 {
+                ap[ti][h] = _mm256_sub_epi32(ap[ti][h], off);
+            }
+        }
+    }
+    acc
 }
 
 /// Exact integer sums of one Q8_0 block for P panels x T tokens.

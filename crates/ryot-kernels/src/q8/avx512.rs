@@ -1,4 +1,4 @@
-//! AVX-512 VNNI Q8_0/Q4_0 kernels: one `vpdpbusd` multiplies a whole
+//! AVX-512 VNNI Q8_0/Q4_0/Q4_1/Q5_0 kernels: one `vpdpbusd` multiplies a whole
 //! 64-byte line (16 rows x 4 unsigned codes) with a broadcast dword of 4
 //! activation codes. Same algorithm and float order as [`super::avx2`],
 //! with one vector per panel instead of two halves.
@@ -9,7 +9,13 @@
 //!                       acc' = dpbusd(acc', (line[v] >> 4) & 15, bcast(x[16+4v..]))
 //! Q8_0: acc = -128 * sum(x_b)                      (lines hold code + 128)
 //!       for j in 0..8:  acc[j & 1] = dpbusd(acc[j & 1], line[j], bcast(x[4j..]))
+//! Q4_1: as Q4_0 with acc = 0
+//! Q5_0: acc = -16 * sum(x_b); hs = line[4] << 4, hh = line[4]
+//!       for v in 0..4:  acc  = dpbusd(acc,  (line[v] & 15) | (hs & 16),        bcast(x[4v..]))
+//!                       acc' = dpbusd(acc', ((line[v] >> 4) & 15) | (hh & 16), bcast(x[16+4v..]))
+//!                       hs >>= 1, hh >>= 1
 //! isum = acc + acc';  acc_f = fma(f32(isum), f32(d_w) * d_x, acc_f)
+//! Q4_1 also:          acc_f = fma(f32(sum(x_b)), f32(m_w) * d_x, acc_f)
 //! ```
 //!
 //! Small tiles use two accumulators per (panel, token) so that enough
@@ -107,19 +113,33 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
         let s: [i32; T] = std::array::from_fn(|i| xsum[i][b]);
         let isum = match B::KIND {
             Kind::Q8_0 => isums_q8_0::<P, T>(&bl, &xb, &s),
-            Kind::Q4_0 => isums_q4_0::<P, T>(&bl, &xb, &s),
+            Kind::Q4_0 | Kind::Q4_1 => {
+                isums_q4::<P, T>(&bl, &xb, &s, B::OFFSET)
+            }
+            Kind::Q5_0 => isums_q5_0::<P, T>(&bl, &xb, &s),
         };
-        let dw: [__m512; P] = std::array::from_fn(|i| {
-            let sp = scales[i][b].0.as_ptr().cast::<__m256i>();
-            // SAFETY: a Scales16 is 32 bytes, 32-byte aligned.
-            _mm512_cvtph_ps(unsafe { _mm256_load_si256(sp) })
-        });
+        let sb = b * B::SCALES;
+        let dw: [__m512; P] =
+            std::array::from_fn(|i| load_scales(&scales[i][sb]));
         for ti in 0..T {
             let dxv = _mm512_set1_ps(dx[ti][b]);
             for pi in 0..P {
                 let d = _mm512_mul_ps(dw[pi], dxv);
                 let f = _mm512_cvtepi32_ps(isum[pi][ti]);
                 facc[pi][ti] = _mm512_fmadd_ps(f, d, facc[pi][ti]);
+            }
+        }
+        if B::SCALES == 2 {
+            // Q4_1: + m_w * d_x * sum(code_x), after the block's d term.
+            let mw: [__m512; P] =
+                std::array::from_fn(|i| load_scales(&scales[i][sb + 1]));
+            for ti in 0..T {
+                let dxv = _mm512_set1_ps(dx[ti][b]);
+                let f = _mm512_set1_ps(s[ti] as f32);
+                for pi in 0..P {
+                    let m = _mm512_mul_ps(mw[pi], dxv);
+                    facc[pi][ti] = _mm512_fmadd_ps(f, m, facc[pi][ti]);
+                }
             }
         }
     }
@@ -131,6 +151,15 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
             job.store(p0 + pi, t0 + ti, &out);
         }
     }
+}
+
+/// 16 rows' f16 scales as f32 (exact).
+#[inline(always)]
+fn load_scales(s: &Scales16) -> __m512 {
+    let sp = s.0.as_ptr().cast::<__m256i>();
+    // SAFETY: a Scales16 is 32 bytes, 32-byte aligned; callers run with
+    // AVX-512 F enabled (this is inlined into `tile`).
+    unsafe { _mm512_cvtph_ps(_mm256_load_si256(sp)) }
 }
 
 /// A whole line.
@@ -148,22 +177,24 @@ fn quad(xb: &[i8; BLOCK], j: usize) -> i32 {
     i32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8])
 }
 
-/// Exact integer sums of one Q4_0 block for P panels x T tokens.
+/// Exact integer sums of one Q4_0 (`offset` 8) or Q4_1 (`offset` 0)
+/// block for P panels x T tokens.
 // The line index also picks activation quads, so a range loop reads
 // best.
 #[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 #[inline]
-fn isums_q4_0<const P: usize, const T: usize>(
+fn isums_q4<const P: usize, const T: usize>(
     bl: &[&[Line]; P],
     xb: &[&[i8; BLOCK]; T],
     xsum: &[i32; T],
+    offset: i32,
 ) -> [[__m512i; T]; P] {
     let mask = _mm512_set1_epi8(0x0f);
     let split = usize::from(P * T < 8);
     let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
     for ti in 0..T {
-        let off = _mm512_set1_epi32(-8 * xsum[ti]);
+        let off = _mm512_set1_epi32(-offset * xsum[ti]);
         for a in acc.iter_mut() {
             a[ti][0] = off;
         }
@@ -175,6 +206,65 @@ fn isums_q4_0<const P: usize, const T: usize>(
             let x = load(&bl[pi][v]);
             lo[pi] = _mm512_and_si512(x, mask);
             hi[pi] = _mm512_and_si512(_mm512_srli_epi16::<4>(x), mask);
+        }
+        for ti in 0..T {
+            let xl = _mm512_set1_epi32(quad(xb[ti], v));
+            let xh = _mm512_set1_epi32(quad(xb[ti], v + 4));
+            for pi in 0..P {
+                let a = &mut acc[pi][ti];
+                a[0] = _mm512_dpbusd_epi32(a[0], lo[pi], xl);
+                a[split] = _mm512_dpbusd_epi32(a[split], hi[pi], xh);
+            }
+        }
+    }
+    let mut out = [[_mm512_setzero_si512(); T]; P];
+    for pi in 0..P {
+        for ti in 0..T {
+            out[pi][ti] = _mm512_add_epi32(acc[pi][ti][0], acc[pi][ti][1]);
+        }
+    }
+    out
+}
+
+/// Exact integer sums of one Q5_0 block for P panels x T tokens.
+// The line index also picks activation quads, so a range loop reads
+// best.
+#[allow(clippy::needless_range_loop)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+#[inline]
+fn isums_q5_0<const P: usize, const T: usize>(
+    bl: &[&[Line]; P],
+    xb: &[&[i8; BLOCK]; T],
+    xsum: &[i32; T],
+) -> [[__m512i; T]; P] {
+    let mask = _mm512_set1_epi8(0x0f);
+    let bit4 = _mm512_set1_epi8(0x10);
+    let split = usize::from(P * T < 8);
+    let mut hs = [_mm512_setzero_si512(); P];
+    let mut hh = [_mm512_setzero_si512(); P];
+    for pi in 0..P {
+        let w = load(&bl[pi][4]);
+        hs[pi] = _mm512_slli_epi16::<4>(w);
+        hh[pi] = w;
+    }
+    let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
+    for ti in 0..T {
+        let off = _mm512_set1_epi32(-16 * xsum[ti]);
+        for a in acc.iter_mut() {
+            a[ti][0] = off;
+        }
+    }
+    for v in 0..4 {
+        let mut lo = [_mm512_setzero_si512(); P];
+        let mut hi = [_mm512_setzero_si512(); P];
+        for pi in 0..P {
+            let x = load(&bl[pi][v]);
+            let l = _mm512_and_si512(x, mask);
+            let u = _mm512_and_si512(_mm512_srli_epi16::<4>(x), mask);
+            lo[pi] = _mm512_or_si512(l, _mm512_and_si512(hs[pi], bit4));
+            hi[pi] = _mm512_or_si512(u, _mm512_and_si512(hh[pi], bit4));
+            hs[pi] = _mm512_srli_epi16::<1>(hs[pi]);
+            hh[pi] = _mm512_srli_epi16::<1>(hh[pi]);
         }
         for ti in 0..T {
             let xl = _mm512_set1_epi32(quad(xb[ti], v));

@@ -88,7 +88,8 @@ fn isum_q5_0(lines: &[Line], x: &[i8]) -> [i32; PANEL_ROWS] {
                 let byte = line.0[4 * r + e];
                 let h = hb[4 * r + e];
                 let lo = (byte & 0x0f) as i32 | (((h >> v) & 1) as i32) << 4;
-                let hi = (byte >> 4) as i32 | (((h >> (4 + v)) & 1) as i32) << 4;
+                let hi =
+                    (byte >> 4) as i32 | (((h >> (4 + v)) & 1) as i32) << 4;
                 *sr += lo * x[4 * v + e] as i32 + hi * x[16 + 4 * v + e] as i32;
             }
         }
