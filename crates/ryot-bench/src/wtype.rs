@@ -25,10 +25,24 @@ pub enum WType {
     F16,
     /// f32.
     F32,
+    /// bf16.
+    Bf16,
+    /// GGUF Q4_1.
+    Q4_1,
+    /// GGUF Q5_0.
+    Q5_0,
+    /// GGUF Q4_K.
+    Q4K,
+    /// GGUF Q6_K.
+    Q6K,
 }
 
 impl WType {
-    /// Every type, in table order.
+    /// Types outside the default sweep, available through `--types`.
+    pub const EXTRA: [WType; 5] =
+        [WType::Bf16, WType::Q4_1, WType::Q5_0, WType::Q4K, WType::Q6K];
+
+    /// The default sweep (the list), in table order.
     pub const ALL: [WType; 8] = [
         WType::T2p,
         WType::Tq2_0,
@@ -51,17 +65,21 @@ impl WType {
             WType::Q8_0 => "q8_0",
             WType::F16 => "f16",
             WType::F32 => "f32",
+            WType::Bf16 => "bf16",
+            WType::Q4_1 => "q4_1",
+            WType::Q5_0 => "q5_0",
+            WType::Q4K => "q4_k",
+            WType::Q6K => "q6_k",
         }
     }
 
     /// Parses a name (case-insensitive).
     pub fn parse(s: &str) -> Result<WType, BenchError> {
-        WType::ALL
-            .into_iter()
+        let all = WType::ALL.into_iter().chain(WType::EXTRA);
+        all.clone()
             .find(|t| t.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                let names: Vec<_> =
-                    WType::ALL.iter().map(|t| t.name()).collect();
+                let names: Vec<_> = all.map(|t| t.name()).collect();
                 BenchError::Config(format!(
                     "unknown weight type {s:?}; expected one of {}",
                     names.join(", ")
@@ -77,7 +95,7 @@ impl WType {
     /// Whether the kernel multiplies int8 activations (so its GEMM speed
     /// compares with the int8 peak).
     pub const fn is_integer(self) -> bool {
-        !matches!(self, WType::F16 | WType::F32)
+        !matches!(self, WType::F16 | WType::F32 | WType::Bf16)
     }
 
     fn quant_type(self) -> QuantType {
@@ -89,6 +107,11 @@ impl WType {
             WType::Q8_0 => QuantType::Q8_0,
             WType::F16 => QuantType::F16,
             WType::F32 => QuantType::F32,
+            WType::Bf16 => QuantType::BF16,
+            WType::Q4_1 => QuantType::Q4_1,
+            WType::Q5_0 => QuantType::Q5_0,
+            WType::Q4K => QuantType::Q4_K,
+            WType::Q6K => QuantType::Q6_K,
         }
     }
 

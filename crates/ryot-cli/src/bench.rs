@@ -25,8 +25,8 @@ pub struct KernelArgs {
     /// Also write the results as JSON to this path.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
-    /// Weight types (comma-separated): t2p, tq2_0, i2_s, tq1_0, q4_0,
-    /// q8_0, f16, f32.
+    /// Weight types (comma-separated). Default: t2p, tq2_0, i2_s, tq1_0,
+    /// q4_0, q8_0, f16, f32; also bf16, q4_1, q5_0, q4_k, q6_k.
     #[arg(long, value_delimiter = ',')]
     types: Vec<String>,
     /// Shapes as MxK (comma-separated), e.g. 6912x2560.
