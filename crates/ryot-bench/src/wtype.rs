@@ -122,7 +122,7 @@ impl WType {
             return None;
         }
         let block = self.quant_type().block_elems();
-        (k % block != 0)
+        (!k.is_multiple_of(block))
             .then(|| format!("k = {k} is not a multiple of {block}"))
     }
 

@@ -41,9 +41,7 @@ pub(crate) trait Kernel: Sync {
     /// Whether this format's AVX-512 variant has been validated on
     /// AVX-512 hardware; if not, the AVX-512 level runs its AVX2 variant
     /// (see [`isa::effective`]).
-    fn avx512_validated(&self) -> bool {
-        false
-    }
+    fn avx512_validated(&self) -> bool;
     /// Bytes of weights one pass reads (0 if unknown); small matrices get
     /// fewer threads (see [`tune::TuneParams::min_bytes_per_thread`]).
     fn weight_bytes(&self) -> usize {
@@ -73,6 +71,7 @@ pub(crate) fn drive<K: Kernel>(
     if out.len() != n * kern.m() {
         return Err(KernelError::len("output", n * kern.m(), out.len()));
     }
+    let level = isa::effective(level, kern.avx512_validated());
     let out = OutMatrix::new(out, n, kern.m());
     let units = kern.units();
     let min_bytes = tune::current().min_bytes_per_thread.max(1);
@@ -185,9 +184,16 @@ impl Weights {
             QuantType::Q6_K => {
                 Ok(Weights::Q6K(Q6KPanels::from_gguf(bytes, m, k)?))
             }
+            QuantType::TQ2_0 => {
+                Ok(Weights::Tq2_0(Tq2_0::from_gguf(bytes, m, k)?))
+            }
+            QuantType::TQ1_0 => {
+                Ok(Weights::Tq1_0(Tq1_0::from_gguf(bytes, m, k)?))
+            }
+            QuantType::I2_S => Ok(Weights::I2s(I2s::from_gguf(bytes, m, k)?)),
             _ => Err(KernelError::new(KernelErrorKind::Unsupported {
                 ty: ty.name().to_string(),
-                op: "native kernels (repack ternary types with t2p_from_gguf)",
+                op: "native kernels",
             })),
         }
     }
@@ -212,6 +218,27 @@ impl Weights {
             }
         };
         Ok(Weights::T2p(w))
+    }
+
+    /// The SIMD level this format's kernels really run at when `level` is
+    /// asked for: AVX-512 variants not yet validated on AVX-512 hardware
+    /// run their AVX2 twin (see [`isa::effective`]).
+    pub fn kernel_level(&self, level: SimdLevel) -> SimdLevel {
+        let validated = match self {
+            Weights::T2p(_) => t2p::AVX512_VALIDATED,
+            Weights::F32(_) | Weights::F16(_) | Weights::Bf16(_) => {
+                crate::dense::AVX512_VALIDATED
+            }
+            Weights::Q8_0(_)
+            | Weights::Q4_0(_)
+            | Weights::Q4_1(_)
+            | Weights::Q5_0(_) => crate::q8::AVX512_VALIDATED,
+            Weights::Q4K(_) | Weights::Q6K(_) => crate::kq::AVX512_VALIDATED,
+            Weights::Tq2_0(_) | Weights::Tq1_0(_) | Weights::I2s(_) => {
+                crate::native::AVX512_VALIDATED
+            }
+        };
+        isa::effective(level, validated)
     }
 
     /// Rows (outputs per token).

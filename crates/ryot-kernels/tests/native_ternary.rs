@@ -15,6 +15,7 @@ use ryot_kernels::{
     KernelErrorKind, SimdLevel, TernaryPanels, Weights, matmul_at,
 };
 use ryot_pool::ThreadPool;
+use ryot_quant::QuantType;
 
 fn pool() -> &'static ThreadPool {
     static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
@@ -493,6 +494,10 @@ fn weights_enum_and_f32_entry_point() {
         let bytes = random_bytes(&mut rng, ty, m, k, Fill::PerBlock);
         let w = W::new(ty, &bytes, m, k);
         let ww = w.weights();
+        let qt =
+            [QuantType::TQ2_0, QuantType::TQ1_0, QuantType::I2_S][ty as usize];
+        let from_gguf = Weights::from_gguf(qt, &bytes, m, k).unwrap();
+        assert_eq!(from_gguf.type_name(), name);
         assert_eq!(ww.type_name(), name);
         assert_eq!(ww.stored_bytes(), bytes.len());
         assert_eq!((ww.m(), ww.k()), (m, k));

@@ -181,6 +181,10 @@ impl<W: DensePanels> Job<'_, W> {
 }
 
 impl Kernel for DenseF32 {
+    fn avx512_validated(&self) -> bool {
+        AVX512_VALIDATED
+    }
+
     type Acts = ActF32;
 
     fn m(&self) -> usize {
@@ -215,6 +219,10 @@ impl Kernel for DenseF32 {
 }
 
 impl Kernel for DenseF16 {
+    fn avx512_validated(&self) -> bool {
+        AVX512_VALIDATED
+    }
+
     type Acts = ActF32;
 
     fn m(&self) -> usize {
@@ -249,6 +257,10 @@ impl Kernel for DenseF16 {
 }
 
 impl Kernel for DenseBf16 {
+    fn avx512_validated(&self) -> bool {
+        AVX512_VALIDATED
+    }
+
     type Acts = ActF32;
 
     fn m(&self) -> usize {

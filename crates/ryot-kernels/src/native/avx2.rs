@@ -21,6 +21,12 @@
 //! <= 2, |lane| <= 512) of them: <= 6144; the reduction's two 16-bit
 //! `hadd` levels reach 4x that, 24576 < 32767. An I2_S group adds 4 lanes
 //! of <= 512 (codes <= 2): 15 groups are 30720.
+//!
+//! Codegen notes: the GEMV tile of TQ2_0 walks slice by slice over its 8
+//! rows so the accumulators stay in registers; accumulator updates and
+//! the TQ1_0 `r *= 3` chain go through `opaque`, an empty `asm!`, because
+//! LLVM otherwise reassociates the adds into trees that spill (GEMM tiles)
+//! and folds the chain into emulated byte multiplies.
 
 use std::arch::x86_64::*;
 use std::ops::Range;

@@ -291,11 +291,15 @@ impl Prefetch {
     }
 }
 
+/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
+/// equal to the scalar twin (see [`crate::isa::effective`]).
+pub const AVX512_VALIDATED: bool = false;
+
 /// Computes row units `units` of `job` at `level`.
 pub(crate) fn run(level: SimdLevel, job: &Job<'_>, units: Range<usize>) {
     let m = job.w.m;
     let rows = (units.start * UNIT_ROWS).min(m)..(units.end * UNIT_ROWS).min(m);
-    match level {
+    match crate::isa::effective(level, AVX512_VALIDATED) {
         SimdLevel::Scalar => scalar::gemm(job, rows),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, rows),
@@ -324,6 +328,10 @@ pub(crate) fn with_acts(
 pub(crate) struct Native<'a>(pub(crate) &'a Tensor);
 
 impl Kernel for Native<'_> {
+    fn avx512_validated(&self) -> bool {
+        AVX512_VALIDATED
+    }
+
     type Acts = NativeActs;
 
     fn m(&self) -> usize {

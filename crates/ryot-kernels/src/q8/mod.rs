@@ -107,6 +107,10 @@ pub(crate) fn run<B: QBlock>(
 }
 
 impl<B: QBlock> Kernel for QPanels<B> {
+    fn avx512_validated(&self) -> bool {
+        AVX512_VALIDATED
+    }
+
     type Acts = ActQ8_0;
 
     fn m(&self) -> usize {
