@@ -180,119 +180,55 @@ impl<W: DensePanels> Job<'_, W> {
     }
 }
 
-impl Kernel for DenseF32 {
-    fn avx512_validated(&self) -> bool {
-        AVX512_VALIDATED
-    }
+/// The three dense formats share one `Kernel` implementation; only the
+/// weight type differs.
+macro_rules! dense_kernel {
+    ($($ty:ty),*) => {$(
+        impl Kernel for $ty {
+            type Acts = ActF32;
 
-    type Acts = ActF32;
+            fn m(&self) -> usize {
+                <$ty>::m(self)
+            }
 
-    fn m(&self) -> usize {
-        DenseF32::m(self)
-    }
+            fn prepare_acts(
+                &self,
+                x: &[f32],
+                n: usize,
+            ) -> Result<ActF32, KernelError> {
+                ActF32::new(x, n, self.k())
+            }
 
-    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<ActF32, KernelError> {
-        ActF32::new(x, n, self.k())
-    }
+            fn n(acts: &ActF32) -> usize {
+                acts.n()
+            }
 
-    fn n(acts: &ActF32) -> usize {
-        acts.n()
-    }
+            fn units(&self) -> usize {
+                self.panels()
+            }
 
-    fn units(&self) -> usize {
-        self.panels()
-    }
+            fn avx512_validated(&self) -> bool {
+                AVX512_VALIDATED
+            }
 
-    fn weight_bytes(&self) -> usize {
-        self.stored_bytes()
-    }
+            fn weight_bytes(&self) -> usize {
+                self.stored_bytes()
+            }
 
-    fn run(
-        &self,
-        level: SimdLevel,
-        acts: &ActF32,
-        units: Range<usize>,
-        out: &OutMatrix<'_>,
-    ) {
-        run(level, &Job { w: self, x: acts, out }, units);
-    }
+            fn run(
+                &self,
+                level: SimdLevel,
+                acts: &ActF32,
+                units: Range<usize>,
+                out: &OutMatrix<'_>,
+            ) {
+                run(level, &Job { w: self, x: acts, out }, units);
+            }
+        }
+    )*};
 }
 
-impl Kernel for DenseF16 {
-    fn avx512_validated(&self) -> bool {
-        AVX512_VALIDATED
-    }
-
-    type Acts = ActF32;
-
-    fn m(&self) -> usize {
-        DenseF16::m(self)
-    }
-
-    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<ActF32, KernelError> {
-        ActF32::new(x, n, self.k())
-    }
-
-    fn n(acts: &ActF32) -> usize {
-        acts.n()
-    }
-
-    fn units(&self) -> usize {
-        self.panels()
-    }
-
-    fn weight_bytes(&self) -> usize {
-        self.stored_bytes()
-    }
-
-    fn run(
-        &self,
-        level: SimdLevel,
-        acts: &ActF32,
-        units: Range<usize>,
-        out: &OutMatrix<'_>,
-    ) {
-        run(level, &Job { w: self, x: acts, out }, units);
-    }
-}
-
-impl Kernel for DenseBf16 {
-    fn avx512_validated(&self) -> bool {
-        AVX512_VALIDATED
-    }
-
-    type Acts = ActF32;
-
-    fn m(&self) -> usize {
-        DenseBf16::m(self)
-    }
-
-    fn prepare_acts(&self, x: &[f32], n: usize) -> Result<ActF32, KernelError> {
-        ActF32::new(x, n, self.k())
-    }
-
-    fn n(acts: &ActF32) -> usize {
-        acts.n()
-    }
-
-    fn units(&self) -> usize {
-        self.panels()
-    }
-
-    fn weight_bytes(&self) -> usize {
-        self.stored_bytes()
-    }
-
-    fn run(
-        &self,
-        level: SimdLevel,
-        acts: &ActF32,
-        units: Range<usize>,
-        out: &OutMatrix<'_>,
-    ) {
-        run(level, &Job { w: self, x: acts, out }, units);
-    }
-}
+dense_kernel!(DenseF32, DenseF16, DenseBf16);
 
 /// Whether the AVX-512 variant has been run on AVX-512 hardware and found
 /// equal to the scalar twin (see [`crate::isa::effective`]).
