@@ -1,7 +1,7 @@
 //! `ryot tune`: measures the kernels' tunable parameters on this CPU and
 //! picks the fastest (see `ryot_kernels::tune`).
 //!
-//! - `t2p_gemv_panels` (1, 2, 4) x `t2p_prefetch_lines` (0, 4, 8, 16, 32):
+//! - `t2p_gemv_panels` (1, 2, 4) x `t2p_prefetch_lines` (0 to 256):
 //!   the cold GEMV time summed over the shapes, on all threads; the
 //!   smallest sum wins.
 //! - `min_bytes_per_thread`: hot GEMVs of growing size on one and on all
@@ -56,7 +56,7 @@ pub fn run(
         built.push(((m, k), vec![w; copies]));
     }
     for panels in [1, 2, 4] {
-        for prefetch in [0, 4, 8, 16, 32] {
+        for prefetch in [0, 16, 32, 64, 128, 192, 256] {
             progress(&format!(
                 "t2p GEMV, {panels} panel(s), prefetch {prefetch}"
             ));

@@ -34,8 +34,11 @@ impl TuneParams {
     /// The defaults for a SIMD level, used when no tuned file exists.
     pub fn defaults(level: SimdLevel) -> Self {
         TuneParams {
-            t2p_gemv_panels: if level == SimdLevel::Avx512 { 4 } else { 2 },
-            t2p_prefetch_lines: 0,
+            // Measured on Zen 3 (AVX2): one panel at a time with a long
+            // prefetch distance streams best (docs/bench-*.md); AVX-512 is
+            // unmeasured.
+            t2p_gemv_panels: if level == SimdLevel::Avx512 { 4 } else { 1 },
+            t2p_prefetch_lines: 128,
             min_bytes_per_thread: 32 * 1024,
         }
     }
