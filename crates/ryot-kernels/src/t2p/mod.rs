@@ -54,12 +54,19 @@ impl<'a> Job<'a> {
     ) -> Self {
         let gc = w.group_cols();
         let groups = w.k_pad() / gc;
-        let mut gsums = Vec::with_capacity(a.n() * groups);
-        for t in 0..a.n() {
-            for g in 0..groups {
-                gsums.push(a.partial_sum(t, g * gc..(g + 1) * gc));
+        let gsums = if groups == 1 {
+            // One group spans the whole (zero-padded) row: the token sums
+            // the quantizer already computed.
+            a.sums().to_vec()
+        } else {
+            let mut v = Vec::with_capacity(a.n() * groups);
+            for t in 0..a.n() {
+                for g in 0..groups {
+                    v.push(a.partial_sum(t, g * gc..(g + 1) * gc));
+                }
             }
-        }
+            v
+        };
         let params = crate::tune::current();
         Job {
             w,
