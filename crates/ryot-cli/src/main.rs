@@ -2,6 +2,7 @@
 //! parse flags, call a library, print the result, map errors to exit codes.
 
 mod bench;
+mod info;
 mod output;
 mod tune;
 
@@ -28,6 +29,8 @@ enum Command {
     Tune(tune::TuneArgs),
     /// Print what Ryot detects about this CPU.
     Cpu(tune::CpuArgs),
+    /// Print a GGUF file's header, metadata and tensor table.
+    Info(info::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
             Command::Bench { what } => bench::run(what),
             Command::Tune(args) => tune::run(args),
             Command::Cpu(args) => tune::cpu(args),
+            Command::Info(args) => info::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
