@@ -308,38 +308,16 @@ impl<B: QBlock> QPanels<B> {
         m: usize,
         k: usize,
     ) -> Result<Self, KernelError> {
-        if m == 0 || k == 0 {
-            return Err(KernelError::shape(format!(
-                "weights need m >= 1 and k >= 1 (got m = {m}, k = {k})"
-            )));
-        }
-        if !k.is_multiple_of(BLOCK) {
-            return Err(KernelError::new(KernelErrorKind::NotBlockMultiple {
-                ty: B::NAME,
-                k,
-                block: BLOCK,
-            }));
-        }
-        let nb = k / BLOCK;
+        let nb = crate::blocks::check_block_tensor(
+            B::NAME,
+            bytes.len(),
+            m,
+            k,
+            BLOCK,
+            size_of::<B>(),
+            B::LINES,
+        )?;
         let panels = m.div_ceil(PANEL_ROWS);
-        let overflow = || {
-            KernelError::shape(format!(
-                "{} tensor {m}x{k} is too large",
-                B::NAME
-            ))
-        };
-        let want = m
-            .checked_mul(nb)
-            .and_then(|blocks| blocks.checked_mul(size_of::<B>()))
-            .ok_or_else(overflow)?;
-        // The layout's own size (padding rows included) must fit as well.
-        nb.checked_mul(B::LINES * size_of::<Line>())
-            .and_then(|per_panel| per_panel.checked_mul(panels))
-            .filter(|&bytes| bytes <= isize::MAX as usize)
-            .ok_or_else(overflow)?;
-        if bytes.len() != want {
-            return Err(KernelError::len("weight bytes", want, bytes.len()));
-        }
         let mut lines = vec![Line([B::PAD; 64]); panels * nb * B::LINES];
         let mut scales =
             vec![Scales16([0; PANEL_ROWS]); panels * nb * B::SCALES];
