@@ -71,6 +71,8 @@ pub(crate) fn drive<K: Kernel>(
     if out.len() != n * kern.m() {
         return Err(KernelError::len("output", n * kern.m(), out.len()));
     }
+    // The one place the AVX-512 validation gate applies to the kernels:
+    // every format's `run` is reached only from here.
     let level = isa::effective(level, kern.avx512_validated());
     let out = OutMatrix::new(out, n, kern.m());
     let units = kern.units();

@@ -240,7 +240,7 @@ where
     W: DensePanels,
     W::Col: SimdCol,
 {
-    match crate::isa::effective(level, AVX512_VALIDATED) {
+    match level {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),

@@ -91,7 +91,7 @@ pub(crate) fn run<B: KBlock>(
     job: &Job<'_, B>,
     panels: Range<usize>,
 ) {
-    match crate::isa::effective(level, AVX512_VALIDATED) {
+    match level {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),

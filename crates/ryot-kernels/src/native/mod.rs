@@ -299,7 +299,7 @@ pub const AVX512_VALIDATED: bool = false;
 pub(crate) fn run(level: SimdLevel, job: &Job<'_>, units: Range<usize>) {
     let m = job.w.m;
     let rows = (units.start * UNIT_ROWS).min(m)..(units.end * UNIT_ROWS).min(m);
-    match crate::isa::effective(level, AVX512_VALIDATED) {
+    match level {
         SimdLevel::Scalar => scalar::gemm(job, rows),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, rows),

@@ -111,7 +111,7 @@ pub const AVX512_VALIDATED: bool = false;
 
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run(level: SimdLevel, job: &Job<'_>, panels: Range<usize>) {
-    match crate::isa::effective(level, AVX512_VALIDATED) {
+    match level {
         SimdLevel::Scalar => scalar::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),
