@@ -28,6 +28,15 @@ impl<'a> OutMatrix<'a> {
         OutMatrix { ptr: out.as_mut_ptr(), n, m, _borrow: PhantomData }
     }
 
+    /// Writes the results of 16-row panel `p` for token `t`, dropping the
+    /// padding rows of a last, partial panel.
+    #[inline]
+    pub(crate) fn write_panel(&self, t: usize, p: usize, acc: &[f32; 16]) {
+        let row0 = p * 16;
+        let rows = (self.m - row0).min(16);
+        self.write_rows(t, row0, &acc[..rows]);
+    }
+
     /// Writes `vals[i]` to rows `row0 + i` of token `t`.
     #[inline]
     pub(crate) fn write_rows(&self, t: usize, row0: usize, vals: &[f32]) {

@@ -95,8 +95,6 @@ impl ActF32 {
 pub(crate) trait DensePanels: Sync {
     /// One column of a panel.
     type Col;
-    /// Rows.
-    fn rows(&self) -> usize;
     /// Columns.
     fn cols(&self) -> usize;
     /// The `k` columns of panel `p`.
@@ -107,9 +105,6 @@ pub(crate) trait DensePanels: Sync {
 
 impl DensePanels for DenseF32 {
     type Col = ColF32;
-    fn rows(&self) -> usize {
-        self.m()
-    }
     fn cols(&self) -> usize {
         self.k()
     }
@@ -125,9 +120,6 @@ impl DensePanels for DenseF32 {
 
 impl DensePanels for DenseF16 {
     type Col = ColF16;
-    fn rows(&self) -> usize {
-        self.m()
-    }
     fn cols(&self) -> usize {
         self.k()
     }
@@ -143,9 +135,6 @@ impl DensePanels for DenseF16 {
 
 impl DensePanels for DenseBf16 {
     type Col = ColBf16;
-    fn rows(&self) -> usize {
-        self.m()
-    }
     fn cols(&self) -> usize {
         self.k()
     }
@@ -174,9 +163,7 @@ impl<W: DensePanels> Job<'_, W> {
     /// rows.
     #[inline]
     pub(crate) fn store(&self, p: usize, t: usize, acc: &[f32; PANEL_ROWS]) {
-        let row0 = p * PANEL_ROWS;
-        let rows = (self.w.rows() - row0).min(PANEL_ROWS);
-        self.out.write_rows(t, row0, &acc[..rows]);
+        self.out.write_panel(t, p, acc);
     }
 }
 

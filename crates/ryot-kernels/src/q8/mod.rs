@@ -79,9 +79,7 @@ impl<B: QBlock> Job<'_, B> {
     /// rows.
     #[inline]
     pub(crate) fn store(&self, p: usize, t: usize, acc: &[f32; PANEL_ROWS]) {
-        let row0 = p * PANEL_ROWS;
-        let rows = (self.w.m() - row0).min(PANEL_ROWS);
-        self.out.write_rows(t, row0, &acc[..rows]);
+        self.out.write_panel(t, p, acc);
     }
 }
 

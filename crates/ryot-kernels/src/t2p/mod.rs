@@ -99,9 +99,7 @@ impl<'a> Job<'a> {
     /// rows.
     #[inline]
     pub(crate) fn store(&self, p: usize, t: usize, acc: &[f32; 16]) {
-        let row0 = p * 16;
-        let rows = (self.w.m() - row0).min(16);
-        self.out.write_rows(t, row0, &acc[..rows]);
+        self.out.write_panel(t, p, acc);
     }
 }
 
