@@ -4,26 +4,13 @@
 
 mod common;
 
-use common::{Rng, f32s, levels, read_golden};
+use common::{Rng, bits, f32s, levels, pool, read_golden};
 use proptest::prelude::*;
 use ryot_kernels::dense::{CHUNK, DenseBf16, DenseF16, DenseF32};
-use ryot_kernels::tune::{self, TuneParams};
 use ryot_kernels::{
     KernelError, KernelErrorKind, SimdLevel, Weights, matmul_at,
 };
-use ryot_pool::ThreadPool;
 use ryot_quant::QuantType;
-
-fn pool() -> &'static ThreadPool {
-    static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        // Small test matrices would otherwise run on one thread.
-        let mut p = TuneParams::defaults(ryot_kernels::isa::level());
-        p.min_bytes_per_thread = 1;
-        tune::set_override(Some(p));
-        ThreadPool::new(3)
-    })
-}
 
 fn run(
     level: SimdLevel,
@@ -35,10 +22,6 @@ fn run(
     let mut out = vec![f32::NAN; n * w.m()];
     matmul_at(level, w, x, n, &mut out, pool(), threads).unwrap();
     out
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {

@@ -5,27 +5,14 @@
 
 mod common;
 
-use common::{Rng, f32s, levels, read_golden};
+use common::{Rng, bits, f32s, levels, pool, read_golden};
 use half::f16;
 use proptest::prelude::*;
 use ryot_kernels::kq::{
     ActQ8K, KBlock, KPanels, Q4KPanels, Q6KPanels, matmul_q8k_acts,
 };
-use ryot_kernels::tune::{self, TuneParams};
 use ryot_kernels::{KernelErrorKind, SimdLevel, Weights, matmul_at};
-use ryot_pool::ThreadPool;
 use ryot_quant::{BlockQ4K, BlockQ6K, QuantType};
-
-fn pool() -> &'static ThreadPool {
-    static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        // Small test matrices would otherwise run on one thread.
-        let mut p = TuneParams::defaults(ryot_kernels::isa::level());
-        p.min_bytes_per_thread = 1;
-        tune::set_override(Some(p));
-        ThreadPool::new(3)
-    })
-}
 
 fn run<B: KBlock>(
     level: SimdLevel,
@@ -36,10 +23,6 @@ fn run<B: KBlock>(
     let mut out = vec![f32::NAN; a.n() * w.m()];
     matmul_q8k_acts(level, w, a, &mut out, pool(), threads).unwrap();
     out
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// ggml's `get_scale_min_k4`, written again for the test's own decoder.

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Rng, f32s, levels, pack_i2s, pack_tq2_0_block, read_golden};
+use common::{
+    Rng, bits, f32s, levels, pack_i2s, pack_tq2_0_block, pool, read_golden,
+};
 use half::f16;
 use proptest::prelude::*;
 use ryot_kernels::act::ActI8;
@@ -14,17 +16,7 @@ use ryot_kernels::native::{I2s, Tq1_0, Tq2_0};
 use ryot_kernels::{
     KernelErrorKind, SimdLevel, TernaryPanels, Weights, matmul_at,
 };
-use ryot_pool::ThreadPool;
 use ryot_quant::QuantType;
-
-fn pool() -> &'static ThreadPool {
-    static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| ThreadPool::new(3))
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
 
 /// The three formats, behind one interface for the tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

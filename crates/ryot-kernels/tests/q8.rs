@@ -6,33 +6,16 @@
 
 mod common;
 
-use common::{Rng, f32s, levels, read_golden};
+use common::{Rng, bits, f32s, levels, pool, read_golden};
 use proptest::prelude::*;
 use ryot_kernels::q8::{
     ActQ8_0, Q4_0Panels, Q4_1Panels, Q5_0Panels, Q8_0Panels, QBlock, QPanels,
     matmul_q8_acts,
 };
-use ryot_kernels::tune::{self, TuneParams};
 use ryot_kernels::{
     KernelError, KernelErrorKind, SimdLevel, Weights, matmul_at,
 };
-use ryot_pool::ThreadPool;
 use ryot_quant::{BlockQ8_0, QuantType};
-
-fn pool() -> &'static ThreadPool {
-    static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        // Small test matrices would otherwise run on one thread.
-        let mut p = TuneParams::defaults(ryot_kernels::isa::level());
-        p.min_bytes_per_thread = 1;
-        tune::set_override(Some(p));
-        ThreadPool::new(3)
-    })
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
 
 fn run(
     level: SimdLevel,

@@ -4,24 +4,14 @@
 
 mod common;
 
-use common::{Rng, f32s, levels, pack_i2s, pack_tq2_0_block, read_golden};
+use common::{
+    Rng, bits, f32s, levels, pack_i2s, pack_tq2_0_block, pool, read_golden,
+};
 use proptest::prelude::*;
 use ryot_kernels::act::ActI8;
 use ryot_kernels::matmul::t2p_with_acts;
-use ryot_kernels::tune::{self, TuneParams};
+use ryot_kernels::tune::{self};
 use ryot_kernels::{SimdLevel, TernaryPanels, Weights, matmul_at};
-use ryot_pool::ThreadPool;
-
-fn pool() -> &'static ThreadPool {
-    static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        // Small test matrices would otherwise run on one thread.
-        let mut p = TuneParams::defaults(ryot_kernels::isa::level());
-        p.min_bytes_per_thread = 1;
-        tune::set_override(Some(p));
-        ThreadPool::new(3)
-    })
-}
 
 /// Random ternary weights as TQ2_0 bytes; `per_block` gives each block
 /// its own scale, otherwise every block shares one.
@@ -48,10 +38,6 @@ fn run(
     let mut out = vec![f32::NAN; a.n() * w.m()];
     t2p_with_acts(level, w, a, &mut out, pool(), threads).unwrap();
     out
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 /// Naive reference: dequantized weights times dequantized activations,

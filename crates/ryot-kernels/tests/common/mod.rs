@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 
 use ryot_kernels::SimdLevel;
+use ryot_kernels::tune::{self, TuneParams};
+use ryot_pool::ThreadPool;
 
 /// SplitMix64: a tiny seeded generator, so inputs are reproducible.
 pub struct Rng(pub u64);
@@ -98,4 +100,22 @@ pub fn pack_i2s(codes: &[u8], scale: f32) -> Vec<u8> {
     let n = codes.len() / 4;
     out[n..n + 4].copy_from_slice(&scale.to_le_bytes());
     out
+}
+
+/// A shared 3-worker pool. Its first use lets every matrix use all
+/// threads (small test matrices would otherwise run on one), so thread
+/// splits are really exercised.
+pub fn pool() -> &'static ThreadPool {
+    static POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let mut p = TuneParams::defaults(ryot_kernels::isa::level());
+        p.min_bytes_per_thread = 1;
+        tune::set_override(Some(p));
+        ThreadPool::new(3)
+    })
+}
+
+/// The bit patterns of `v`, for exact comparisons with readable diffs.
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
 }
