@@ -2,8 +2,12 @@
 //! parse flags, call a library, print the result, map errors to exit codes.
 
 mod bench;
+mod generate;
 mod info;
+mod lm;
 mod output;
+mod perplexity;
+mod synth;
 mod tune;
 
 use std::process::ExitCode;
@@ -31,6 +35,12 @@ enum Command {
     Cpu(tune::CpuArgs),
     /// Print a GGUF file's header, metadata and tensor table.
     Info(info::InfoArgs),
+    /// Generate text from a prompt with a GGUF model.
+    Generate(generate::GenerateArgs),
+    /// Perplexity of a GGUF model on a text file (as llama-perplexity).
+    Perplexity(perplexity::PerplexityArgs),
+    /// Write a seeded random-weight GGUF with a real model's shapes.
+    Synth(synth::SynthArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +52,9 @@ fn main() -> ExitCode {
             Command::Tune(args) => tune::run(args),
             Command::Cpu(args) => tune::cpu(args),
             Command::Info(args) => info::run(args),
+            Command::Generate(args) => generate::run(args),
+            Command::Perplexity(args) => perplexity::run(args),
+            Command::Synth(args) => synth::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

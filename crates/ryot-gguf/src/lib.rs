@@ -31,6 +31,7 @@ mod error;
 mod metadata;
 mod parse;
 mod tensor;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -42,6 +43,7 @@ pub use parse::{
     MAX_ELEMENTS, MAX_NAME_LEN, MAX_STRING_LEN,
 };
 pub use tensor::{I2S_ARCHITECTURES, TensorInfo, TensorType};
+pub use writer::GgufWriter;
 
 /// This crate's result type.
 pub type Result<T, E = GgufError> = std::result::Result<T, E>;

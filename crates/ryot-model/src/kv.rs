@@ -1,0 +1,277 @@
+//! The key/value cache and causal attention over it.
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+use ryot_pool::{ThreadPool, split_range};
+
+use crate::error::{ModelError, Result};
+
+/// Element type of the KV cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KvType {
+    /// IEEE half precision (llama.cpp's default).
+    #[default]
+    F16,
+    /// Single precision.
+    F32,
+}
+
+impl KvType {
+    /// Parses `f16` or `f32`.
+    pub fn from_name(s: &str) -> Option<KvType> {
+        match s {
+            "f16" => Some(KvType::F16),
+            "f32" => Some(KvType::F32),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Store {
+    F16(Vec<f16>),
+    F32(Vec<f32>),
+}
+
+impl Store {
+    fn new(ty: KvType, len: usize) -> Store {
+        match ty {
+            KvType::F16 => Store::F16(vec![f16::ZERO; len]),
+            KvType::F32 => Store::F32(vec![0.0; len]),
+        }
+    }
+
+    fn write(&mut self, at: usize, src: &[f32]) {
+        match self {
+            Store::F16(v) => {
+                v[at..at + src.len()].convert_from_f32_slice(src);
+            }
+            Store::F32(v) => v[at..at + src.len()].copy_from_slice(src),
+        }
+    }
+
+    fn read(&self, at: usize, dst: &mut [f32]) {
+        match self {
+            Store::F16(v) => v[at..at + dst.len()].convert_to_f32_slice(dst),
+            Store::F32(v) => dst.copy_from_slice(&v[at..at + dst.len()]),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Store::F16(v) => v.len() * 2,
+            Store::F32(v) => v.len() * 4,
+        }
+    }
+}
+
+/// Keys and values of every layer for up to `n_ctx` positions.
+#[derive(Debug)]
+pub struct KvCache {
+    ty: KvType,
+    n_ctx: usize,
+    kv_dim: usize,
+    len: usize,
+    k: Vec<Store>,
+    v: Vec<Store>,
+}
+
+impl KvCache {
+    /// An empty cache of `n_ctx` positions for `n_layer` layers of
+    /// `kv_dim` keys and values each.
+    pub fn new(
+        ty: KvType,
+        n_layer: usize,
+        n_ctx: usize,
+        kv_dim: usize,
+    ) -> Result<KvCache> {
+        if n_ctx == 0 {
+            return Err(ModelError::Invalid("context size must be > 0".into()));
+        }
+        let per = n_ctx.checked_mul(kv_dim).ok_or_else(|| {
+            ModelError::Invalid(format!("context size {n_ctx} is too large"))
+        })?;
+        let k = (0..n_layer).map(|_| Store::new(ty, per)).collect();
+        let v = (0..n_layer).map(|_| Store::new(ty, per)).collect();
+        Ok(KvCache { ty, n_ctx, kv_dim, len: 0, k, v })
+    }
+
+    /// Element type.
+    pub fn ty(&self) -> KvType {
+        self.ty
+    }
+
+    /// Positions cached so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Capacity in positions.
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.k.iter().chain(&self.v).map(Store::bytes).sum()
+    }
+
+    /// Forgets every position from `len` on (a shorter prefix stays).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Checks that `n` more positions fit.
+    pub(crate) fn reserve(&self, n: usize) -> Result<()> {
+        if self.len + n > self.n_ctx {
+            return Err(ModelError::ContextFull {
+                have: self.len,
+                add: n,
+                n_ctx: self.n_ctx,
+            });
+        }
+        Ok(())
+    }
+
+    /// Marks `n` more positions as filled (after every layer wrote them).
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Stores keys and values (`n x kv_dim` each) of layer `layer` at
+    /// positions `len..len + n`.
+    pub(crate) fn store(&mut self, layer: usize, k: &[f32], v: &[f32]) {
+        let at = self.len * self.kv_dim;
+        self.k[layer].write(at, k);
+        self.v[layer].write(at, v);
+    }
+}
+
+/// Batch size from which llama.cpp's flash attention switches to its
+/// tiled f32 path (`GGML_FA_TILE_Q`).
+pub const FA_TILE_Q: usize = 64;
+
+/// llama.cpp takes its tiled path only when the head width is a multiple
+/// of its f32 SIMD width: 16 lanes on the AVX-512 machines the goldens
+/// were made on.
+pub const FA_TILE_DV_MULTIPLE: usize = 16;
+
+/// Shape of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AttnShape {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+}
+
+/// Causal attention of `n` new queries (`q`: `n x n_head*head_dim`, at
+/// positions `cache.len()..cache.len()+n`, whose keys and values are
+/// already stored) over layer `layer` of the cache; writes `out` (same
+/// shape as `q`).
+///
+/// The arithmetic follows llama.cpp's CPU flash attention, so logits stay
+/// within its own noise: one pass of online softmax per query; for a batch
+/// of fewer than [`FA_TILE_Q`] queries (or heads narrower than
+/// [`FA_TILE_DV_MULTIPLE`] allows) with an f16 cache, queries are
+/// rounded to f16 and the value accumulator is kept in f16 (its per-query
+/// path); larger batches use f32 queries and accumulators (its tiled
+/// path).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention(
+    cache: &KvCache,
+    layer: usize,
+    s: AttnShape,
+    q: &[f32],
+    n: usize,
+    out: &mut [f32],
+    pool: &ThreadPool,
+    threads: usize,
+) {
+    let q_dim = s.n_head * s.head_dim;
+    let pos0 = cache.len;
+    let group = s.n_head / s.n_head_kv;
+    let scale = 1.0 / (s.head_dim as f32).sqrt();
+    let units = n * s.n_head;
+    let tiled =
+        n >= FA_TILE_Q && s.head_dim.is_multiple_of(FA_TILE_DV_MULTIPLE);
+    let f16_acc = cache.ty == KvType::F16 && !tiled;
+    let out_ptr = SyncPtr(out.as_mut_ptr());
+    let work = |i: usize, nt: usize| {
+        let d = s.head_dim;
+        let mut qh = vec![0.0f32; d];
+        let mut krow = vec![0.0f32; d];
+        let mut acc = vec![0.0f32; d];
+        for u in split_range(units, nt, i, 1) {
+            let (t, h) = (u / s.n_head, u % s.n_head);
+            let hk = h / group;
+            let ctx = pos0 + t + 1;
+            qh.copy_from_slice(&q[t * q_dim + h * d..t * q_dim + (h + 1) * d]);
+            if f16_acc {
+                round_f16(&mut qh);
+            }
+            // Online softmax in one pass, as llama.cpp's flash attention
+            // does: a new maximum rescales the accumulator; with an f16
+            // cache the accumulator itself is f16.
+            let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
+            acc.iter_mut().for_each(|v| *v = 0.0);
+            for j in 0..ctx {
+                cache.k[layer].read(j * cache.kv_dim + hk * d, &mut krow);
+                let dot: f32 = qh.iter().zip(&krow).map(|(a, b)| a * b).sum();
+                let sc = dot * scale;
+                let (mut ms, mut vs) = (1.0f32, 1.0f32);
+                if sc > max {
+                    ms = (max - sc).exp();
+                    max = sc;
+                    acc.iter_mut().for_each(|a| *a *= ms);
+                    if f16_acc {
+                        round_f16(&mut acc);
+                    }
+                } else {
+                    vs = (sc - max).exp();
+                }
+                cache.v[layer].read(j * cache.kv_dim + hk * d, &mut krow);
+                acc.iter_mut().zip(&krow).for_each(|(a, v)| *a += v * vs);
+                if f16_acc {
+                    round_f16(&mut acc);
+                }
+                sum = sum * ms + vs;
+            }
+            let inv = 1.0 / sum;
+            // SAFETY: unit `u` owns `out[t*q_dim + h*d ..][..d]`; units are
+            // split into disjoint ranges, so no two workers write the same
+            // element, and `out` outlives `pool.run`.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(
+                    out_ptr.get().add(t * q_dim + h * d),
+                    d,
+                )
+            };
+            dst.iter_mut().zip(&acc).for_each(|(o, a)| *o = a * inv);
+        }
+    };
+    assert!(out.len() >= n * q_dim && q.len() >= n * q_dim);
+    pool.run(threads.min(units).max(1), work);
+}
+
+fn round_f16(v: &mut [f32]) {
+    v.iter_mut().for_each(|x| *x = f16::from_f32(*x).to_f32());
+}
+
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+
+impl SyncPtr {
+    /// The pointer (a method, so closures capture the whole `Sync` struct).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: the pointer is only used to write disjoint ranges (see above).
+unsafe impl Sync for SyncPtr {}
+// SAFETY: as above.
+unsafe impl Send for SyncPtr {}

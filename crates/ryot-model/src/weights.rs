@@ -1,0 +1,286 @@
+//! Loading a model's tensors from GGUF into kernel-ready form.
+
+use ryot_gguf::{Gguf, TensorInfo};
+use ryot_kernels::{Weights, matmul};
+use ryot_pool::ThreadPool;
+use ryot_quant::QuantType;
+
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+
+/// How ternary matrices (TQ2_0, TQ1_0, I2_S) are laid out for the kernels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TernaryLayout {
+    /// Kept in the file's block layout.
+    #[default]
+    Native,
+    /// Repacked losslessly into Ryot's ternary panel layout (`t2p`).
+    Panels,
+}
+
+/// Options for [`crate::Model::load`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Layout for ternary matrices.
+    pub ternary: TernaryLayout,
+}
+
+/// A linear layer `y = scale * (W x) + b`.
+#[derive(Debug)]
+pub struct Linear {
+    /// The weight matrix, `m` rows of `k`.
+    pub w: Weights,
+    /// Optional per-tensor scale (BitNet's separate `.scale` tensors).
+    pub scale: Option<f32>,
+    /// Optional bias of length `m`.
+    pub bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    /// Output width.
+    pub fn m(&self) -> usize {
+        self.w.m()
+    }
+
+    /// Input width.
+    pub fn k(&self) -> usize {
+        self.w.k()
+    }
+
+    /// `out` (`n x m`) = this layer applied to `x` (`n x k`).
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        out: &mut [f32],
+        pool: &ThreadPool,
+        threads: usize,
+    ) -> Result<()> {
+        matmul(&self.w, x, n, out, pool, threads)?;
+        let m = self.m();
+        if let Some(s) = self.scale {
+            out.iter_mut().for_each(|v| *v *= s);
+        }
+        if let Some(b) = &self.bias {
+            for row in out.chunks_exact_mut(m) {
+                row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One transformer block's tensors.
+#[derive(Debug)]
+pub struct Layer {
+    /// RMSNorm weight before attention.
+    pub attn_norm: Vec<f32>,
+    /// Query projection.
+    pub wq: Linear,
+    /// Key projection.
+    pub wk: Linear,
+    /// Value projection.
+    pub wv: Linear,
+    /// Output projection.
+    pub wo: Linear,
+    /// BitNet: RMSNorm weight before the output projection.
+    pub attn_sub_norm: Option<Vec<f32>>,
+    /// RMSNorm weight before the FFN.
+    pub ffn_norm: Vec<f32>,
+    /// FFN gate projection.
+    pub gate: Linear,
+    /// FFN up projection.
+    pub up: Linear,
+    /// FFN down projection.
+    pub down: Linear,
+    /// BitNet: RMSNorm weight before the down projection.
+    pub ffn_sub_norm: Option<Vec<f32>>,
+}
+
+/// The token embedding table, kept in its stored type; rows are
+/// dequantized on lookup.
+#[derive(Debug)]
+pub struct Embedding {
+    ty: QuantType,
+    bytes: Vec<u8>,
+    row_bytes: usize,
+    n_embd: usize,
+}
+
+impl Embedding {
+    /// Writes the embedding of token `id` into `out` (`n_embd` values).
+    pub fn row(&self, id: usize, out: &mut [f32]) -> Result<()> {
+        let src = &self.bytes[id * self.row_bytes..(id + 1) * self.row_bytes];
+        ryot_quant::dequantize_row(self.ty, src, &mut out[..self.n_embd])?;
+        Ok(())
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.bytes.len() / self.row_bytes.max(1)
+    }
+}
+
+/// All of a model's tensors.
+#[derive(Debug)]
+pub struct ModelWeights {
+    /// Token embedding.
+    pub token_embd: Embedding,
+    /// Blocks.
+    pub layers: Vec<Layer>,
+    /// Final RMSNorm weight.
+    pub output_norm: Vec<f32>,
+    /// Output projection (the token embedding when tied).
+    pub output: Linear,
+}
+
+struct Loader<'a> {
+    g: &'a Gguf,
+    cfg: &'a ModelConfig,
+    opts: LoadOptions,
+}
+
+impl Loader<'_> {
+    fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.g.tensor(name).ok_or_else(|| ModelError::MissingTensor {
+            name: name.to_string(),
+            arch: self.cfg.arch_name.clone(),
+        })
+    }
+
+    fn quant_type(&self, t: &TensorInfo) -> Result<QuantType> {
+        t.ty().known().ok_or_else(|| ModelError::UnsupportedType {
+            name: t.name().to_string(),
+            ty: format!("{:?}", t.ty()),
+            why: "the type id is unknown to Ryot".into(),
+        })
+    }
+
+    fn check_shape(&self, t: &TensorInfo, expected: &[u64]) -> Result<()> {
+        let mut got = t.dims().to_vec();
+        while got.len() > expected.len() && got.last() == Some(&1) {
+            got.pop();
+        }
+        if got != expected {
+            return Err(ModelError::BadShape {
+                name: t.name().to_string(),
+                expected: expected.to_vec(),
+                got: t.dims().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A 1-D f32 vector of length `n` (any float or block type).
+    fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>> {
+        let t = self.info(name)?;
+        self.check_shape(t, &[n as u64])?;
+        let ty = self.quant_type(t)?;
+        let mut out = vec![0.0; n];
+        ryot_quant::dequantize_row(ty, self.g.data_of(t)?, &mut out)?;
+        Ok(out)
+    }
+
+    fn opt_vector(&self, name: &str, n: usize) -> Result<Option<Vec<f32>>> {
+        match self.g.tensor(name) {
+            None => Ok(None),
+            Some(_) => self.vector(name, n).map(Some),
+        }
+    }
+
+    fn matrix(&self, name: &str, m: usize, k: usize) -> Result<Weights> {
+        let t = self.info(name)?;
+        self.check_shape(t, &[k as u64, m as u64])?;
+        let ty = self.quant_type(t)?;
+        let bytes = self.g.data_of(t)?;
+        let ternary =
+            matches!(ty, QuantType::TQ2_0 | QuantType::TQ1_0 | QuantType::I2_S);
+        let w = if ternary && self.opts.ternary == TernaryLayout::Panels {
+            Weights::t2p_from_gguf(ty, bytes, m, k)
+        } else {
+            Weights::from_gguf(ty, bytes, m, k)
+        };
+        w.map_err(|e| ModelError::UnsupportedType {
+            name: name.to_string(),
+            ty: ty.name().to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    /// `<base>.weight`, with `<base>.bias` and `<base>.scale` if present.
+    fn linear(&self, base: &str, m: usize, k: usize) -> Result<Linear> {
+        let w = self.matrix(&format!("{base}.weight"), m, k)?;
+        let bias = self.opt_vector(&format!("{base}.bias"), m)?;
+        let scale = match self.opt_vector(&format!("{base}.scale"), 1)? {
+            None => None,
+            Some(s) if s[0].is_finite() => Some(s[0]),
+            Some(s) => {
+                return Err(ModelError::Metadata(format!(
+                    "{base}.scale is {}, not a finite number",
+                    s[0]
+                )));
+            }
+        };
+        Ok(Linear { w, scale, bias })
+    }
+
+    fn embedding(&self) -> Result<Embedding> {
+        let c = self.cfg;
+        let t = self.info("token_embd.weight")?;
+        self.check_shape(t, &[c.n_embd as u64, c.n_vocab as u64])?;
+        let ty = self.quant_type(t)?;
+        if ty == QuantType::I2_S {
+            return Err(ModelError::UnsupportedType {
+                name: t.name().to_string(),
+                ty: ty.name().to_string(),
+                why: "token embeddings must be a row-wise type".into(),
+            });
+        }
+        let row_bytes = ty.row_bytes(c.n_embd)?;
+        let bytes = self.g.data_of(t)?.to_vec();
+        Ok(Embedding { ty, bytes, row_bytes, n_embd: c.n_embd })
+    }
+
+    fn layer(&self, i: usize) -> Result<Layer> {
+        let c = self.cfg;
+        let p = |s: &str| format!("blk.{i}.{s}");
+        let sub = c.arch.has_sub_norms();
+        let opt_norm = |name: &str, n: usize| -> Result<Option<Vec<f32>>> {
+            if sub { self.vector(&p(name), n).map(Some) } else { Ok(None) }
+        };
+        Ok(Layer {
+            attn_norm: self.vector(&p("attn_norm.weight"), c.n_embd)?,
+            wq: self.linear(&p("attn_q"), c.q_dim(), c.n_embd)?,
+            wk: self.linear(&p("attn_k"), c.kv_dim(), c.n_embd)?,
+            wv: self.linear(&p("attn_v"), c.kv_dim(), c.n_embd)?,
+            wo: self.linear(&p("attn_output"), c.n_embd, c.q_dim())?,
+            attn_sub_norm: opt_norm("attn_sub_norm.weight", c.n_embd)?,
+            ffn_norm: self.vector(&p("ffn_norm.weight"), c.n_embd)?,
+            gate: self.linear(&p("ffn_gate"), c.n_ff, c.n_embd)?,
+            up: self.linear(&p("ffn_up"), c.n_ff, c.n_embd)?,
+            down: self.linear(&p("ffn_down"), c.n_embd, c.n_ff)?,
+            ffn_sub_norm: opt_norm("ffn_sub_norm.weight", c.n_ff)?,
+        })
+    }
+}
+
+impl ModelWeights {
+    /// Loads every tensor `cfg` needs from `g`.
+    pub fn load(
+        g: &Gguf,
+        cfg: &ModelConfig,
+        opts: LoadOptions,
+    ) -> Result<ModelWeights> {
+        let l = Loader { g, cfg, opts };
+        let token_embd = l.embedding()?;
+        let layers =
+            (0..cfg.n_layer).map(|i| l.layer(i)).collect::<Result<_>>()?;
+        let output_norm = l.vector("output_norm.weight", cfg.n_embd)?;
+        let output = if g.tensor("output.weight").is_some() {
+            l.linear("output", cfg.n_vocab, cfg.n_embd)?
+        } else {
+            l.linear("token_embd", cfg.n_vocab, cfg.n_embd)?
+        };
+        Ok(ModelWeights { token_embd, layers, output_norm, output })
+    }
+}
