@@ -13,6 +13,9 @@ pub enum BenchError {
     /// The bandwidth probe could not be set up.
     #[error("bandwidth probe: {0}")]
     Probe(String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
     /// An unknown weight type or bad option.
     #[error("{0}")]
     Config(String),

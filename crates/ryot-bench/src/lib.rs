@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod inference;
 pub mod kernels;
 pub mod peak;
 pub mod table;

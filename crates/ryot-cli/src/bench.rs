@@ -15,6 +15,8 @@ use crate::output::{bar, write_json_atomic};
 pub enum BenchCommand {
     /// GEMV/GEMM kernels: weight types x shapes x batch x threads x cache.
     Kernels(KernelArgs),
+    /// Whole models: prefill and decode tok/s, ours vs llama.cpp.
+    Inference(crate::bench_inference::InferenceArgs),
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +54,7 @@ pub struct KernelArgs {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Kernels(a) => kernels_cmd(a),
+        BenchCommand::Inference(a) => crate::bench_inference::run(a),
     }
 }
 

@@ -2,12 +2,14 @@
 //! parse flags, call a library, print the result, map errors to exit codes.
 
 mod bench;
+mod bench_inference;
 mod generate;
 mod info;
 mod lm;
 mod output;
 mod perplexity;
 mod synth;
+mod tokenize;
 mod tune;
 
 use std::process::ExitCode;
@@ -41,6 +43,8 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Write a seeded random-weight GGUF with a real model's shapes.
     Synth(synth::SynthArgs),
+    /// Print the token ids and pieces of a text.
+    Tokenize(tokenize::TokenizeArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
             Command::Generate(args) => generate::run(args),
             Command::Perplexity(args) => perplexity::run(args),
             Command::Synth(args) => synth::run(args),
+            Command::Tokenize(args) => tokenize::run(args),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,7 +22,9 @@ impl Merges {
     pub(crate) fn new(lines: &[String]) -> Merges {
         let mut m = Merges { intern: HashMap::new(), ranks: HashMap::new() };
         for (rank, line) in lines.iter().enumerate() {
-            let Some(pos) = line.get(1..).and_then(|s| s.find(' ')) else {
+            let bytes = line.as_bytes();
+            let Some(pos) = bytes.iter().skip(1).position(|&b| b == b' ')
+            else {
                 continue;
             };
             let (left, right) = (&line[..pos + 1], &line[pos + 2..]);

@@ -72,19 +72,29 @@ impl Tokenizer {
     ) -> Vec<u8> {
         let mut ids = ids;
         let mut remove_space = self.add_space_prefix;
-        if remove_special && self.add_bos && ids.first().is_some() {
-            if ids.first().copied() == self.special.bos {
-                remove_space = false;
-                ids = &ids[1..];
-            }
+        if remove_special
+            && self.add_bos
+            && !ids.is_empty()
+            && ids.first().copied() == self.special.bos
+        {
+            remove_space = false;
+            ids = &ids[1..];
         }
-        if remove_special && self.add_eos && ids.last().copied() == self.special.eos {
+        if remove_special
+            && self.add_eos
+            && !ids.is_empty()
+            && ids.last().copied() == self.special.eos
+        {
             ids = &ids[..ids.len().saturating_sub(1)];
         }
         let mut text = Vec::new();
         for &id in ids {
             let lstrip = usize::from(remove_space);
-            text.extend(self.token_to_piece_lstrip(id, lstrip, unparse_special));
+            text.extend(self.token_to_piece_lstrip(
+                id,
+                lstrip,
+                unparse_special,
+            ));
             remove_space = false;
         }
         if self.clean_spaces {

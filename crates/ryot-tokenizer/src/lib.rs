@@ -186,7 +186,12 @@ impl Tokenizer {
                             }
                             s.push_str(&text[off..off + len]);
                             let s = s.replace(' ', "\u{2581}");
-                            spm::tokenize(&s, &token, &self.byte_tokens, &mut out);
+                            spm::tokenize(
+                                &s,
+                                &token,
+                                &self.byte_tokens,
+                                &mut out,
+                            );
                             prev_special = false;
                         }
                         Frag::Token(id) => {
@@ -207,7 +212,12 @@ impl Tokenizer {
                 for f in frags {
                     match f {
                         Frag::Text(off, len) => {
-                            self.bpe_text(&text[off..off + len], &mut encoded, &token_id, &mut out);
+                            self.bpe_text(
+                                &text[off..off + len],
+                                &mut encoded,
+                                &token_id,
+                                &mut out,
+                            );
                         }
                         Frag::Token(id) => out.push(id),
                     }
@@ -255,7 +265,13 @@ impl Tokenizer {
         for word in pretok.split(text) {
             encoded.clear();
             encoded.extend(word.bytes().map(|b| self.byte_to_char[b as usize]));
-            bpe::tokenize_word(encoded, merges, token_id, self.ignore_merges, out);
+            bpe::tokenize_word(
+                encoded,
+                merges,
+                token_id,
+                self.ignore_merges,
+                out,
+            );
         }
     }
 
@@ -344,4 +360,23 @@ impl Tokenizer {
     pub fn token_id(&self, text: &str) -> Option<u32> {
         self.token_to_id.get(text).copied()
     }
+}
+
+/// Splits `text` into words with the BPE pre-tokenizer named `pre` (a
+/// `tokenizer.ggml.pre` value such as `llama-bpe`, `qwen2` or `smollm`),
+/// as llama.cpp does before its merges.
+///
+/// # Errors
+/// [`TokenizerError::UnknownPreTokenizer`] for an unknown name.
+pub fn pre_tokenize(
+    pre: &str,
+    text: &str,
+) -> Result<Vec<String>, TokenizerError> {
+    let pt = pretok::pre_type(pre).ok_or_else(|| {
+        TokenizerError::UnknownPreTokenizer { pre: pre.to_string() }
+    })?;
+    let p = pretok::PreTokenizer::new(pt.regexes).map_err(
+        |(pattern, message)| TokenizerError::Regex { pattern, message },
+    )?;
+    Ok(p.split(text).into_iter().map(String::from).collect())
 }

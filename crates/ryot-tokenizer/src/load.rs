@@ -15,6 +15,9 @@ use crate::{
 
 const K: &str = "tokenizer.ggml.";
 
+/// Selects one field of [`SpecialIds`].
+type Slot = fn(&mut SpecialIds) -> &mut Option<u32>;
+
 fn key(name: &str) -> String {
     format!("{K}{name}")
 }
@@ -128,13 +131,8 @@ const FIM_MID_TEXTS: &[&str] = &[
 ];
 const FIM_PAD_TEXTS: &[&str] =
     &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &[
-    "<|fim_repo|>",
-    "<|repo_name|>",
-    "<fim-repo>",
-    "<REPO>",
-    "<reponame>",
-];
+const FIM_REP_TEXTS: &[&str] =
+    &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"];
 const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
 const EOG_TEXTS: &[&str] = &[
     "<|eot_id|>",
@@ -229,7 +227,9 @@ impl Tokenizer {
 
         // Tokens, scores, types.
         let texts = match get_array(md, "tokens")? {
-            None => return Err(TokenizerError::MissingKey { key: key("tokens") }),
+            None => {
+                return Err(TokenizerError::MissingKey { key: key("tokens") });
+            }
             Some(Array::String(v)) => v,
             Some(_) => {
                 return Err(TokenizerError::WrongType {
@@ -298,7 +298,9 @@ impl Tokenizer {
             match get_array(md, "merges")? {
                 Some(Array::String(v)) => Some(bpe::Merges::new(v)),
                 None => {
-                    return Err(TokenizerError::MissingKey { key: key("merges") });
+                    return Err(TokenizerError::MissingKey {
+                        key: key("merges"),
+                    });
                 }
                 Some(_) => {
                     return Err(TokenizerError::WrongType {
@@ -319,7 +321,7 @@ impl Tokenizer {
 
         // Special ids: defaults out of range are dropped; a key in range
         // replaces the default.
-        let id_keys: [(&str, fn(&mut SpecialIds) -> &mut Option<u32>); 17] = [
+        let id_keys: [(&str, Slot); 17] = [
             ("bos_token_id", |s| &mut s.bos),
             ("eos_token_id", |s| &mut s.eos),
             ("eot_token_id", |s| &mut s.eot),
@@ -386,7 +388,7 @@ impl Tokenizer {
         let find = |texts: &[&str]| {
             texts.iter().find_map(|t| token_to_id.get(*t).copied())
         };
-        let detect: [(fn(&mut SpecialIds) -> &mut Option<u32>, &[&str]); 8] = [
+        let detect: [(Slot, &[&str]); 8] = [
             (|s| &mut s.eot, EOT_TEXTS),
             (|s| &mut s.eom, EOM_TEXTS),
             (|s| &mut s.fim_pre, FIM_PRE_TEXTS),
@@ -439,9 +441,7 @@ impl Tokenizer {
             && eog.contains(&end)
         {
             let call = has(&eog, "<|call|>") || has(&eog, "<|calls|>");
-            if (has(&eog, "<|return|>") && call)
-                || (call && has(&eog, "<|flush|>"))
-            {
+            if call && (has(&eog, "<|return|>") || has(&eog, "<|flush|>")) {
                 eog.remove(&end);
                 tokens[end as usize].attr = attr::USER_DEFINED;
             }
@@ -483,7 +483,9 @@ impl Tokenizer {
         if ["jina-v2-de", "jina-v2-es", "jina-v2-code"]
             .iter()
             .any(|p| pre_name.contains(p))
-            || ["nomic-bert-moe", "jina-bert-v3"].iter().any(|a| arch.contains(a))
+            || ["nomic-bert-moe", "jina-bert-v3"]
+                .iter()
+                .any(|a| arch.contains(a))
         {
             set_attr("<mask>", attr::LSTRIP, true);
         } else if name.contains("phi-3") || name.contains("phi3") {
@@ -493,7 +495,8 @@ impl Tokenizer {
             let mut set_attr = |text: &str, on: bool| {
                 if let Some(&id) = token_to_id.get(text) {
                     let a = &mut tokens[id as usize].attr;
-                    *a = if on { *a | attr::RSTRIP } else { *a & !attr::RSTRIP };
+                    *a =
+                        if on { *a | attr::RSTRIP } else { *a & !attr::RSTRIP };
                 }
             };
             set_attr("</s>", true);
@@ -526,7 +529,11 @@ impl Tokenizer {
 
         let mut tok = Tokenizer {
             kind,
-            pre: if kind == TokenizerKind::Bpe { pre_name } else { String::new() },
+            pre: if kind == TokenizerKind::Bpe {
+                pre_name
+            } else {
+                String::new()
+            },
             tokens,
             token_to_id,
             merges,
@@ -551,9 +558,11 @@ impl Tokenizer {
         tok.special.nl = match kind {
             TokenizerKind::Spm => tok.byte_tokens[b'\n' as usize],
             TokenizerKind::WordPiece => tok.special.pad,
-            TokenizerKind::Bpe => {
-                tok.encode("\n", false, false).first().copied().or(tok.special.pad)
-            }
+            TokenizerKind::Bpe => tok
+                .encode("\n", false, false)
+                .first()
+                .copied()
+                .or(tok.special.pad),
         };
         Ok(tok)
     }

@@ -10,19 +10,18 @@
 //! tables) and each `\p{..}` by a class of that stand-in plus its ASCII
 //! members, so matching follows llama.cpp's categories exactly.
 
-use crate::unicode::{
-    self, Flags, LETTER, MARK, NUMBER, PUNCTUATION, SYMBOL,
-};
+use crate::unicode::{self, Flags, LETTER, MARK, NUMBER, PUNCTUATION, SYMBOL};
 use fancy_regex::Regex;
 
 /// llama.cpp's GPT-2 pattern (runs as a hand-written splitter).
-pub(crate) const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+pub(crate) const GPT2: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 /// llama.cpp's Llama-3 pattern, case-insensitive contractions spelled out
 /// (runs as a hand-written splitter).
 pub(crate) const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Qwen2's pattern: Llama-3's with single digits.
 pub(crate) const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const DEEPSEEK_LLM_LETTERS: &str = r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
+const DEEPSEEK_LLM_LETTERS: &str = r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\x{1F7D}ᾀ-ᾴᾶ-ᾼ\x{1FBE}ῂ-ῄῆ-ῌῐ-\x{1FD3}ῖ-\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\x{2126}ℨ\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
 const CJK_HANGUL: &str = "[一-龥ࠀ-一가-퟿]+";
 
 const DEEPSEEK_LLM: &[&str] = &[
@@ -36,8 +35,7 @@ const DEEPSEEK_LLM: &[&str] = &[
 const DEEPSEEK_CODER: &[&str] =
     &["[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", CJK_HANGUL, r"\p{N}"];
 const STARCODER: &[&str] = &[r"\p{N}", GPT2];
-const FALCON: &[&str] =
-    &[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, "[0-9][0-9][0-9]"];
+const FALCON: &[&str] = &[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, "[0-9][0-9][0-9]"];
 const DEFAULT: &[&str] =
     &[r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", "[0-9][0-9][0-9]"];
 const BLOOM: &[&str] = &[r" ?[^(\s|.,!?…。，、।۔،)]+"];
@@ -74,19 +72,15 @@ pub(crate) fn pre_type(name: &str) -> Option<PreType> {
     Some(match name {
         "" | "default" => base(DEFAULT),
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1"
-        | "pixtral" | "midm-2.0" | "lfm2" => PreType {
-            ignore_merges: true,
-            add_bos: true,
-            ..base(&[LLAMA3])
-        },
+        | "pixtral" | "midm-2.0" | "lfm2" => {
+            PreType { ignore_merges: true, add_bos: true, ..base(&[LLAMA3]) }
+        }
         "deepseek-llm" => unclean(DEEPSEEK_LLM),
         "deepseek-coder" => unclean(DEEPSEEK_CODER),
         "falcon" => base(FALCON),
-        "mpt" | "olmo" | "jais" | "exaone4" | "gpt-2" | "phi-2"
-        | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
-        | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" => {
-            base(&[GPT2])
-        }
+        "mpt" | "olmo" | "jais" | "exaone4" | "gpt-2" | "phi-2" | "jina-es"
+        | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de" | "a.x-4.0"
+        | "mellum" | "modern-bert" => base(&[GPT2]),
         "jina-v1-en" | "jina-v2-code" | "roberta-bpe" => {
             PreType { add_sep: true, ..base(&[GPT2]) }
         }
@@ -95,9 +89,7 @@ pub(crate) fn pre_type(name: &str) -> Option<PreType> {
             base(STARCODER)
         }
         "command-r" | "smollm" => unclean(STARCODER),
-        "qwen2" | "deepseek-r1-qwen" | "kormo" | "hunyuan" => {
-            unclean(&[QWEN2])
-        }
+        "qwen2" | "deepseek-r1-qwen" | "kormo" | "hunyuan" => unclean(&[QWEN2]),
         "stablelm2" | "megrez" => base(&[QWEN2]),
         "dbrx" | "smaug-bpe" => base(&[LLAMA3]),
         "glm4" | "chatglm-bpe" => PreType { no_bos: true, ..base(&[LLAMA3]) },
@@ -247,7 +239,9 @@ impl PreTokenizer {
                 Step::Collapsed(re) => {
                     let t = collapsed.get_or_insert_with(|| {
                         cpts.iter()
-                            .map(|&c| if c.is_ascii() { c } else { collapse(c) })
+                            .map(
+                                |&c| if c.is_ascii() { c } else { collapse(c) },
+                            )
                             .collect()
                     });
                     split_regex(t, &offsets, re)

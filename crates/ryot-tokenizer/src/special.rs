@@ -20,7 +20,11 @@ fn c_isspace(b: u8) -> bool {
 }
 
 impl Tokenizer {
-    pub(crate) fn partition(&self, text: &str, parse_special: bool) -> Vec<Frag> {
+    pub(crate) fn partition(
+        &self,
+        text: &str,
+        parse_special: bool,
+    ) -> Vec<Frag> {
         let mut frags = Vec::new();
         if text.is_empty() {
             return frags;
@@ -40,7 +44,8 @@ impl Tokenizer {
                 continue;
             }
             let tok = &self.tokens[id as usize];
-            if !parse_special && tok.attr & (attr::CONTROL | attr::UNKNOWN) != 0 {
+            if !parse_special && tok.attr & (attr::CONTROL | attr::UNKNOWN) != 0
+            {
                 continue;
             }
             let needle = tok.text.as_str();
@@ -59,7 +64,8 @@ impl Tokenizer {
                     if m > base {
                         let mut left = m - base;
                         if tok.attr & attr::LSTRIP != 0 {
-                            while left > 0 && c_isspace(bytes[base + left - 1]) {
+                            while left > 0 && c_isspace(bytes[base + left - 1])
+                            {
                                 left -= 1;
                             }
                         }

@@ -97,7 +97,9 @@ pub(crate) fn tokenize(
         let piece = &text[s.start..s.start + s.len];
         match token(piece) {
             Some((t, _)) => out.push(t),
-            None => out.extend(piece.bytes().filter_map(|b| byte_token[b as usize])),
+            None => {
+                out.extend(piece.bytes().filter_map(|b| byte_token[b as usize]))
+            }
         }
         i = s.next;
     }

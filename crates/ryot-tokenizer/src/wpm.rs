@@ -43,7 +43,8 @@ pub(crate) fn preprocess(
         if strip_accents && f.is(MARK) {
             continue;
         }
-        let s = unicode::to_char(if lowercase { unicode::to_lower(c) } else { c });
+        let s =
+            unicode::to_char(if lowercase { unicode::to_lower(c) } else { c });
         if f.is(PUNCTUATION) || (c < 0x7F && f.is(SYMBOL)) || is_chinese(c) {
             if !words.last().is_some_and(String::is_empty) {
                 words.push(String::new());
