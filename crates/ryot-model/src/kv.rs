@@ -4,6 +4,7 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use ryot_pool::{ThreadPool, split_range};
 
+use crate::attn::{HeadJob, KvRows, attend, round_f16};
 use crate::error::{ModelError, Result};
 
 /// Element type of the KV cache.
@@ -50,10 +51,10 @@ impl Store {
         }
     }
 
-    fn read(&self, at: usize, dst: &mut [f32]) {
+    fn rows(&self) -> KvRows<'_> {
         match self {
-            Store::F16(v) => v[at..at + dst.len()].convert_to_f32_slice(dst),
-            Store::F32(v) => dst.copy_from_slice(&v[at..at + dst.len()]),
+            Store::F16(v) => KvRows::F16(v),
+            Store::F32(v) => KvRows::F32(v),
         }
     }
 
@@ -152,15 +153,6 @@ impl KvCache {
     }
 }
 
-/// Batch size from which llama.cpp's flash attention switches to its
-/// tiled f32 path (`GGML_FA_TILE_Q`).
-pub const FA_TILE_Q: usize = 64;
-
-/// llama.cpp takes its tiled path only when the head width is a multiple
-/// of its f32 SIMD width: 16 lanes on the AVX-512 machines the goldens
-/// were made on.
-pub const FA_TILE_DV_MULTIPLE: usize = 16;
-
 /// Shape of one attention call.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AttnShape {
@@ -174,13 +166,11 @@ pub(crate) struct AttnShape {
 /// already stored) over layer `layer` of the cache; writes `out` (same
 /// shape as `q`).
 ///
-/// The arithmetic follows llama.cpp's CPU flash attention, so logits stay
-/// within its own noise: one pass of online softmax per query; for a batch
-/// of fewer than [`FA_TILE_Q`] queries (or heads narrower than
-/// [`FA_TILE_DV_MULTIPLE`] allows) with an f16 cache, queries are
-/// rounded to f16 and the value accumulator is kept in f16 (its per-query
-/// path); larger batches use f32 queries and accumulators (its tiled
-/// path).
+/// The arithmetic follows llama.cpp's CPU flash attention for one query
+/// (see [`crate::attn`]): with an f16 cache, queries are rounded to f16 and
+/// the value accumulator is kept in f16. Each query is computed the same
+/// way whatever the batch it comes in, so a batched prefill and
+/// token-by-token decoding give bit-identical results.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attention(
     cache: &KvCache,
@@ -193,73 +183,48 @@ pub(crate) fn attention(
     threads: usize,
 ) {
     let q_dim = s.n_head * s.head_dim;
+    assert!(out.len() >= n * q_dim && q.len() >= n * q_dim);
     let pos0 = cache.len;
     let group = s.n_head / s.n_head_kv;
     let scale = 1.0 / (s.head_dim as f32).sqrt();
     let units = n * s.n_head;
-    let tiled =
-        n >= FA_TILE_Q && s.head_dim.is_multiple_of(FA_TILE_DV_MULTIPLE);
-    let f16_acc = cache.ty == KvType::F16 && !tiled;
+    let f16_acc = cache.ty == KvType::F16;
+    let level = ryot_kernels::isa::level();
+    let (k, v) = (cache.k[layer].rows(), cache.v[layer].rows());
     let out_ptr = SyncPtr(out.as_mut_ptr());
     let work = |i: usize, nt: usize| {
         let d = s.head_dim;
         let mut qh = vec![0.0f32; d];
-        let mut krow = vec![0.0f32; d];
-        let mut acc = vec![0.0f32; d];
         for u in split_range(units, nt, i, 1) {
             let (t, h) = (u / s.n_head, u % s.n_head);
-            let hk = h / group;
-            let ctx = pos0 + t + 1;
             qh.copy_from_slice(&q[t * q_dim + h * d..t * q_dim + (h + 1) * d]);
             if f16_acc {
                 round_f16(&mut qh);
             }
-            // Online softmax in one pass, as llama.cpp's flash attention
-            // does: a new maximum rescales the accumulator; with an f16
-            // cache the accumulator itself is f16.
-            let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
-            acc.iter_mut().for_each(|v| *v = 0.0);
-            for j in 0..ctx {
-                cache.k[layer].read(j * cache.kv_dim + hk * d, &mut krow);
-                let dot: f32 = qh.iter().zip(&krow).map(|(a, b)| a * b).sum();
-                let sc = dot * scale;
-                let (mut ms, mut vs) = (1.0f32, 1.0f32);
-                if sc > max {
-                    ms = (max - sc).exp();
-                    max = sc;
-                    acc.iter_mut().for_each(|a| *a *= ms);
-                    if f16_acc {
-                        round_f16(&mut acc);
-                    }
-                } else {
-                    vs = (sc - max).exp();
-                }
-                cache.v[layer].read(j * cache.kv_dim + hk * d, &mut krow);
-                acc.iter_mut().zip(&krow).for_each(|(a, v)| *a += v * vs);
-                if f16_acc {
-                    round_f16(&mut acc);
-                }
-                sum = sum * ms + vs;
-            }
-            let inv = 1.0 / sum;
+            let job = HeadJob {
+                k,
+                v,
+                stride: cache.kv_dim,
+                off: (h / group) * d,
+                ctx: pos0 + t + 1,
+                d,
+                scale,
+                f16_acc,
+            };
             // SAFETY: unit `u` owns `out[t*q_dim + h*d ..][..d]`; units are
             // split into disjoint ranges, so no two workers write the same
-            // element, and `out` outlives `pool.run`.
+            // element, and `out` (checked long enough above) outlives
+            // `pool.run`.
             let dst = unsafe {
                 std::slice::from_raw_parts_mut(
                     out_ptr.get().add(t * q_dim + h * d),
                     d,
                 )
             };
-            dst.iter_mut().zip(&acc).for_each(|(o, a)| *o = a * inv);
+            attend(level, &job, &qh, dst);
         }
     };
-    assert!(out.len() >= n * q_dim && q.len() >= n * q_dim);
     pool.run(threads.min(units).max(1), work);
-}
-
-fn round_f16(v: &mut [f32]) {
-    v.iter_mut().for_each(|x| *x = f16::from_f32(*x).to_f32());
 }
 
 #[derive(Clone, Copy)]

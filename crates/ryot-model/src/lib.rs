@@ -11,6 +11,7 @@
 //! `bitnet-b1.58` ([`Arch`]).
 #![deny(missing_docs)]
 
+pub(crate) mod attn;
 pub mod config;
 pub mod error;
 pub mod kv;

@@ -169,3 +169,43 @@ fn two_threads_and_panels_give_the_same_logits() {
     );
     assert!(r.max_diff <= r.tol);
 }
+
+/// A prompt run as one batch and token by token gives bit-identical
+/// logits (lossless speculative decoding relies on it), at 1 and 2
+/// threads, for each weight family.
+#[test]
+fn batch_and_token_by_token_are_bit_identical() {
+    let sh = shared();
+    for stem in [
+        "stories260K-q8_0",
+        "stories260K-f16",
+        "qwen2-synth-q4_k",
+        "bitnet-synth-tq2_0",
+    ] {
+        let g = Gguf::open(sh.join(format!("models/{stem}.gguf"))).unwrap();
+        let ids: Vec<u32> = (0..70u32).map(|i| 3 + (i * 37) % 500).collect();
+        let mut reference: Option<Vec<u32>> = None;
+        for (threads, ternary) in
+            [(1, TernaryLayout::Native), (2, TernaryLayout::Native)]
+        {
+            let model =
+                Model::load(&g, LoadOptions { ternary }, threads).unwrap();
+            let mut c1 = model.new_cache(128, KvType::F16).unwrap();
+            let batch = model.forward(&ids, &mut c1, Logits::All).unwrap();
+            let mut c2 = model.new_cache(128, KvType::F16).unwrap();
+            let mut step = Vec::new();
+            for &id in &ids {
+                step.extend(
+                    model.forward(&[id], &mut c2, Logits::Last).unwrap(),
+                );
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect();
+            let b: Vec<u32> = bits(&batch);
+            assert_eq!(b, bits(&step), "{stem}: batch vs token by token");
+            match &reference {
+                None => reference = Some(b),
+                Some(r) => assert_eq!(r, &b, "{stem}: 1 vs {threads} threads"),
+            }
+        }
+    }
+}
