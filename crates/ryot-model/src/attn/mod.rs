@@ -150,16 +150,15 @@ mod tests {
                     let m = s.iter().cloned().fold(f64::MIN, f64::max);
                     let w: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
                     let z: f64 = w.iter().sum();
-                    for i in 0..d {
+                    for (i, &ai) in a.iter().enumerate() {
                         let want: f64 =
                             (0..ctx).map(|j| w[j] * vr(j, i)).sum::<f64>() / z;
                         // f16 accumulation: relative 2^-11 per step.
                         let tol = if f16_acc { 4e-3 } else { 1e-4 } * 3.0;
                         assert!(
-                            (a[i] as f64 - want).abs()
+                            (ai as f64 - want).abs()
                                 <= tol * (1.0 + want.abs()),
-                            "d {d} ctx {ctx} i {i}: {} vs {want}",
-                            a[i]
+                            "d {d} ctx {ctx} i {i}: {ai} vs {want}"
                         );
                     }
                 }
