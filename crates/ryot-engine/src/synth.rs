@@ -89,7 +89,11 @@ pub const SHAPES: [Shape; 3] = [
         rope_base: 500000.0,
         eps: 1e-5,
         qkv_bias: false,
-        embd_type: |_| QuantType::Q6_K,
+        // bitnet.cpp keeps the embedding in F16 next to I2_S weights.
+        embd_type: |t| match t {
+            QuantType::I2_S => QuantType::F16,
+            _ => QuantType::Q6_K,
+        },
     },
 ];
 
@@ -159,12 +163,19 @@ pub fn write_synth(
     let kv = s.n_head_kv * head_dim;
     let ternary =
         matches!(wtype, QuantType::TQ1_0 | QuantType::TQ2_0 | QuantType::I2_S);
-    if wtype == QuantType::I2_S {
-        return Err(EngineError::Invalid(
-            "I2_S files are bitnet.cpp's format; synth writes TQ1_0/TQ2_0 \
-             for the bitnet shape"
-                .into(),
-        ));
+    // I2_S is bitnet.cpp's format: its files use its `bitnet-b1.58`
+    // architecture (squared-ReLU FFN).
+    let bitnet_like = matches!(s.arch, "bitnet" | "bitnet-b1.58");
+    let arch = if wtype == QuantType::I2_S && s.arch == "bitnet" {
+        "bitnet-b1.58"
+    } else {
+        s.arch
+    };
+    if wtype == QuantType::I2_S && !bitnet_like {
+        return Err(EngineError::Invalid(format!(
+            "I2_S weights need a BitNet shape, not {}",
+            s.name
+        )));
     }
     let mut plan = Vec::new();
     let mat = |plan: &mut Vec<TensorPlan>, name: String, m: usize, k| {
@@ -208,13 +219,13 @@ pub fn write_synth(
         mat(&mut plan, p("ffn_gate.weight"), s.n_ff, s.n_embd)?;
         mat(&mut plan, p("ffn_up.weight"), s.n_ff, s.n_embd)?;
         mat(&mut plan, p("ffn_down.weight"), s.n_embd, s.n_ff)?;
-        if s.arch == "bitnet" {
+        if bitnet_like {
             vec(&mut plan, p("attn_sub_norm.weight"), s.n_embd, Fill::Norm);
             vec(&mut plan, p("ffn_sub_norm.weight"), s.n_ff, Fill::Norm);
         }
     }
     let mut w = GgufWriter::new();
-    metadata(&mut w, s, head_dim);
+    metadata(&mut w, s, arch, head_dim);
     for t in &plan {
         w.add_tensor(&t.name, &t.dims, t.ty).map_err(|e| io(out, e))?;
     }
@@ -234,6 +245,9 @@ pub fn write_synth(
                     let v: f32 = base + amp * (rng.random::<f32>() - 0.5);
                     dst.write_all(&v.to_le_bytes())?;
                 }
+            }
+            Fill::Matrix if t.ty == QuantType::I2_S => {
+                write_i2s(dst, &mut rng, rows, k)?
             }
             Fill::Matrix => {
                 write_matrix(dst, &mut rng, t.ty, rows, k, ternary)?
@@ -283,8 +297,31 @@ fn write_matrix(
     Ok(())
 }
 
-fn metadata(w: &mut GgufWriter, s: &Shape, head_dim: usize) {
-    let a = s.arch;
+/// [`write_matrix`] for I2_S, whose one scale covers the whole tensor:
+/// the same random draws build the f32 tensor, which is quantized at once.
+fn write_i2s(
+    dst: &mut dyn Write,
+    rng: &mut StdRng,
+    rows: usize,
+    k: usize,
+) -> std::io::Result<()> {
+    const POOL: usize = 64;
+    let mut pool = vec![0.0f32; POOL * k];
+    for v in pool.iter_mut() {
+        *v = (rng.random::<f32>() * 2.0 - 1.0).round();
+    }
+    let mut x = Vec::with_capacity(rows * k);
+    for _ in 0..rows {
+        let r = rng.random_range(0..POOL);
+        x.extend_from_slice(&pool[r * k..(r + 1) * k]);
+    }
+    let bytes = ryot_quant::i2s::quantize(&x, rows, k)
+        .map_err(std::io::Error::other)?;
+    dst.write_all(&bytes)
+}
+
+fn metadata(w: &mut GgufWriter, s: &Shape, arch: &str, head_dim: usize) {
+    let a = arch;
     let u = |v: usize| Value::U32(v as u32);
     w.add_kv("general.architecture", Value::String(a.into()));
     w.add_kv(

@@ -276,7 +276,10 @@ impl ModelWeights {
         let layers =
             (0..cfg.n_layer).map(|i| l.layer(i)).collect::<Result<_>>()?;
         let output_norm = l.vector("output_norm.weight", cfg.n_embd)?;
-        let output = if g.tensor("output.weight").is_some() {
+        // llama.cpp's and bitnet.cpp's BitNet graphs always multiply by the
+        // token embedding, even when a file carries `output.weight`.
+        let tied = cfg.arch.has_sub_norms();
+        let output = if !tied && g.tensor("output.weight").is_some() {
             l.linear("output", cfg.n_vocab, cfg.n_embd)?
         } else {
             l.linear("token_embd", cfg.n_vocab, cfg.n_embd)?
