@@ -27,6 +27,9 @@ pub struct ModelCase {
     pub path: PathBuf,
     /// Ternary layout to load with.
     pub ternary: TernaryLayout,
+    /// Whether to run the peer on this file too (not for a second layout
+    /// of a file already measured).
+    pub peer: bool,
 }
 
 /// What to run.
@@ -100,6 +103,7 @@ pub fn standard_cases(
         wtype: "q8_0".into(),
         path: shared_models.join("stories260K-q8_0.gguf"),
         ternary: TernaryLayout::Native,
+        peer: true,
     }];
     let synth: &[(&str, &str)] = if quick {
         &[("smollm2-135m", "q8_0")]
@@ -129,6 +133,7 @@ pub fn standard_cases(
             wtype: ty.into(),
             path: path.clone(),
             ternary: TernaryLayout::Native,
+            peer: true,
         });
         if ty == "tq2_0" {
             cases.push(ModelCase {
@@ -136,6 +141,7 @@ pub fn standard_cases(
                 wtype: "t2p".into(),
                 path,
                 ternary: TernaryLayout::Panels,
+                peer: false,
             });
         }
     }
@@ -183,7 +189,7 @@ pub fn run(
             drop(model);
             let (prefill_tps, decode_tps) = (median(&pre), median(&dec));
             let peer = match &cfg.peer {
-                Some(bin) if case.ternary == TernaryLayout::Native => {
+                Some(bin) if case.peer => {
                     progress(rows.len(), total, "llama.cpp peer");
                     peer_run(bin, &case.path, threads, cfg)
                 }
@@ -220,7 +226,8 @@ fn weight_bytes(model: &Model) -> u64 {
     let w = model.weights();
     let mut b = w.output.w.stored_bytes();
     for l in &w.layers {
-        for lin in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down] {
+        let groups = l.qkv.groups.iter().chain(&l.gate_up.groups);
+        for lin in groups.chain([&l.wo, &l.down]) {
             b += lin.w.stored_bytes();
         }
     }

@@ -86,6 +86,7 @@ pub fn run(a: InferenceArgs) -> anyhow::Result<()> {
                 wtype: "-".into(),
                 path: p.clone(),
                 ternary: TernaryLayout::Panels,
+                peer: true,
             })
             .collect()
     };

@@ -23,4 +23,6 @@ pub use config::{Arch, FfnAct, ModelConfig, RopeKind};
 pub use error::{ModelError, Result};
 pub use kv::{KvCache, KvType};
 pub use model::{Logits, Model};
-pub use weights::{LoadOptions, ModelWeights, TernaryLayout};
+pub use weights::{
+    Linear, LoadOptions, ModelWeights, Part, Projections, TernaryLayout,
+};

@@ -51,6 +51,7 @@ struct Scratch {
     o: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
+    fused: Vec<f32>,
 }
 
 impl Model {
@@ -117,6 +118,7 @@ impl Model {
             o: vec![0.0; n * c.n_embd],
             gate: vec![0.0; n * c.n_ff],
             up: vec![0.0; n * c.n_ff],
+            fused: Vec::new(),
         };
         for (t, &id) in tokens.iter().enumerate() {
             let row = &mut s.x[t * c.n_embd..(t + 1) * c.n_embd];
@@ -136,10 +138,12 @@ impl Model {
         let xn = &mut s.xn[..nr * c.n_embd];
         rms_norm(xs, &self.weights.output_norm, c.rms_eps, xn);
         let mut out = vec![0.0; nr * c.n_vocab];
+        let mut scratch = Vec::new();
         self.weights.output.forward(
             xn,
             nr,
-            &mut out,
+            &mut [&mut out],
+            &mut scratch,
             &self.pool,
             self.threads,
         )?;
@@ -157,9 +161,14 @@ impl Model {
         let l = &self.weights.layers[il];
         let (pool, th) = (&*self.pool, self.threads);
         rms_norm(&s.x, &l.attn_norm, c.rms_eps, &mut s.xn);
-        l.wq.forward(&s.xn, n, &mut s.q, pool, th)?;
-        l.wk.forward(&s.xn, n, &mut s.k, pool, th)?;
-        l.wv.forward(&s.xn, n, &mut s.v, pool, th)?;
+        l.qkv.forward(
+            &s.xn,
+            n,
+            &mut [&mut s.q, &mut s.k, &mut s.v],
+            &mut s.fused,
+            pool,
+            th,
+        )?;
         let half = c.rope_dims / 2;
         let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
         for t in 0..n {
@@ -179,16 +188,22 @@ impl Model {
         if let Some(w) = &l.attn_sub_norm {
             rms_norm_inplace(&mut s.att, w, c.rms_eps);
         }
-        l.wo.forward(&s.att, n, &mut s.o, pool, th)?;
+        l.wo.forward(&s.att, n, &mut [&mut s.o], &mut s.fused, pool, th)?;
         s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
         rms_norm(&s.x, &l.ffn_norm, c.rms_eps, &mut s.xn);
-        l.gate.forward(&s.xn, n, &mut s.gate, pool, th)?;
-        l.up.forward(&s.xn, n, &mut s.up, pool, th)?;
+        l.gate_up.forward(
+            &s.xn,
+            n,
+            &mut [&mut s.gate, &mut s.up],
+            &mut s.fused,
+            pool,
+            th,
+        )?;
         gated_act(c.arch.ffn_act(), &mut s.gate, &s.up);
         if let Some(w) = &l.ffn_sub_norm {
             rms_norm_inplace(&mut s.gate, w, c.rms_eps);
         }
-        l.down.forward(&s.gate, n, &mut s.o, pool, th)?;
+        l.down.forward(&s.gate, n, &mut [&mut s.o], &mut s.fused, pool, th)?;
         s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
         Ok(())
     }

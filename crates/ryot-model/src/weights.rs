@@ -25,19 +25,30 @@ pub struct LoadOptions {
     pub ternary: TernaryLayout,
 }
 
-/// A linear layer `y = scale * (W x) + b`.
-#[derive(Debug)]
-pub struct Linear {
-    /// The weight matrix, `m` rows of `k`.
-    pub w: Weights,
+/// One output slice of a [`Linear`]: its own rows, scale and bias.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// Rows of this slice.
+    pub rows: usize,
     /// Optional per-tensor scale (BitNet's separate `.scale` tensors).
     pub scale: Option<f32>,
-    /// Optional bias of length `m`.
+    /// Optional bias of length `rows`.
     pub bias: Option<Vec<f32>>,
 }
 
+/// A linear layer `y = scale * (W x) + b`, possibly several GGUF tensors
+/// with the same input fused into one matrix (Q/K/V, gate/up): one pass
+/// over longer row streams, one thread dispatch instead of several.
+#[derive(Debug)]
+pub struct Linear {
+    /// The weight matrix: every part's rows, in order, each of length `k`.
+    pub w: Weights,
+    /// The output slices, in row order.
+    pub parts: Vec<Part>,
+}
+
 impl Linear {
-    /// Output width.
+    /// Output width (all parts).
     pub fn m(&self) -> usize {
         self.w.m()
     }
@@ -47,24 +58,74 @@ impl Linear {
         self.w.k()
     }
 
-    /// `out` (`n x m`) = this layer applied to `x` (`n x k`).
+    /// Applies the layer to `x` (`n x k`), writing part `i` to `outs[i]`
+    /// (`n x parts[i].rows`); `scratch` holds the fused output when there
+    /// are several parts.
     pub fn forward(
         &self,
         x: &[f32],
         n: usize,
-        out: &mut [f32],
+        outs: &mut [&mut [f32]],
+        scratch: &mut Vec<f32>,
         pool: &ThreadPool,
         threads: usize,
     ) -> Result<()> {
-        matmul(&self.w, x, n, out, pool, threads)?;
         let m = self.m();
-        if let Some(s) = self.scale {
-            out.iter_mut().for_each(|v| *v *= s);
+        if self.parts.len() == 1 {
+            matmul(&self.w, x, n, outs[0], pool, threads)?;
+            finish(&self.parts[0], outs[0]);
+            return Ok(());
         }
-        if let Some(b) = &self.bias {
-            for row in out.chunks_exact_mut(m) {
-                row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+        scratch.resize(n * m, 0.0);
+        matmul(&self.w, x, n, scratch, pool, threads)?;
+        let mut start = 0;
+        for (part, out) in self.parts.iter().zip(outs.iter_mut()) {
+            for t in 0..n {
+                let src = &scratch[t * m + start..t * m + start + part.rows];
+                out[t * part.rows..(t + 1) * part.rows].copy_from_slice(src);
             }
+            finish(part, out);
+            start += part.rows;
+        }
+        Ok(())
+    }
+}
+
+fn finish(part: &Part, out: &mut [f32]) {
+    if let Some(s) = part.scale {
+        out.iter_mut().for_each(|v| *v *= s);
+    }
+    if let Some(b) = &part.bias {
+        for row in out.chunks_exact_mut(part.rows) {
+            row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+        }
+    }
+}
+
+/// Projections of one input: each [`Linear`] fuses a run of tensors of the
+/// same type; their parts, in order, are the projection's outputs.
+#[derive(Debug)]
+pub struct Projections {
+    /// The fused groups.
+    pub groups: Vec<Linear>,
+}
+
+impl Projections {
+    /// Applies every group to `x`, filling `outs` (one per part, in order).
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        outs: &mut [&mut [f32]],
+        scratch: &mut Vec<f32>,
+        pool: &ThreadPool,
+        threads: usize,
+    ) -> Result<()> {
+        let mut i = 0;
+        for g in &self.groups {
+            let k = g.parts.len();
+            g.forward(x, n, &mut outs[i..i + k], scratch, pool, threads)?;
+            i += k;
         }
         Ok(())
     }
@@ -75,22 +136,16 @@ impl Linear {
 pub struct Layer {
     /// RMSNorm weight before attention.
     pub attn_norm: Vec<f32>,
-    /// Query projection.
-    pub wq: Linear,
-    /// Key projection.
-    pub wk: Linear,
-    /// Value projection.
-    pub wv: Linear,
+    /// Query, key and value projections (outputs in that order).
+    pub qkv: Projections,
     /// Output projection.
     pub wo: Linear,
     /// BitNet: RMSNorm weight before the output projection.
     pub attn_sub_norm: Option<Vec<f32>>,
     /// RMSNorm weight before the FFN.
     pub ffn_norm: Vec<f32>,
-    /// FFN gate projection.
-    pub gate: Linear,
-    /// FFN up projection.
-    pub up: Linear,
+    /// FFN gate and up projections (outputs in that order).
+    pub gate_up: Projections,
     /// FFN down projection.
     pub down: Linear,
     /// BitNet: RMSNorm weight before the down projection.
@@ -192,7 +247,17 @@ impl Loader<'_> {
         let t = self.info(name)?;
         self.check_shape(t, &[k as u64, m as u64])?;
         let ty = self.quant_type(t)?;
-        let bytes = self.g.data_of(t)?;
+        self.prepare(name, ty, self.g.data_of(t)?, m, k)
+    }
+
+    fn prepare(
+        &self,
+        name: &str,
+        ty: QuantType,
+        bytes: &[u8],
+        m: usize,
+        k: usize,
+    ) -> Result<Weights> {
         let ternary =
             matches!(ty, QuantType::TQ2_0 | QuantType::TQ1_0 | QuantType::I2_S);
         let w = if ternary && self.opts.ternary == TernaryLayout::Panels {
@@ -210,6 +275,61 @@ impl Loader<'_> {
     /// `<base>.weight`, with `<base>.bias` and `<base>.scale` if present.
     fn linear(&self, base: &str, m: usize, k: usize) -> Result<Linear> {
         let w = self.matrix(&format!("{base}.weight"), m, k)?;
+        Ok(Linear { w, parts: vec![self.part(base, m)?] })
+    }
+
+    /// Several `(base, rows)` tensors with input width `k`; runs of the
+    /// same row-wise type are fused into one matrix (their raw rows
+    /// concatenated: every supported row-wise type stores rows
+    /// independently).
+    fn projections(
+        &self,
+        specs: &[(String, usize)],
+        k: usize,
+    ) -> Result<Projections> {
+        let mut groups: Vec<Linear> = Vec::new();
+        let mut run: Vec<(&str, usize, QuantType)> = Vec::new();
+        let flush = |run: &mut Vec<(&str, usize, QuantType)>,
+                     groups: &mut Vec<Linear>|
+         -> Result<()> {
+            if run.is_empty() {
+                return Ok(());
+            }
+            let ty = run[0].2;
+            let m: usize = run.iter().map(|r| r.1).sum();
+            let mut bytes = Vec::new();
+            let mut parts = Vec::new();
+            for &(base, rows, _) in run.iter() {
+                let t = self.info(&format!("{base}.weight"))?;
+                bytes.extend_from_slice(self.g.data_of(t)?);
+                parts.push(self.part(base, rows)?);
+            }
+            let w = self.prepare(run[0].0, ty, &bytes, m, k)?;
+            groups.push(Linear { w, parts });
+            run.clear();
+            Ok(())
+        };
+        for (base, rows) in specs {
+            let t = self.info(&format!("{base}.weight"))?;
+            self.check_shape(t, &[k as u64, *rows as u64])?;
+            let ty = self.quant_type(t)?;
+            // I2_S keeps one scale for a whole tensor: never fused.
+            let fusable = ty != QuantType::I2_S;
+            if !fusable || run.last().is_some_and(|r| r.2 != ty) {
+                flush(&mut run, &mut groups)?;
+            }
+            if fusable {
+                run.push((base, *rows, ty));
+            } else {
+                groups.push(self.linear(base, *rows, k)?);
+            }
+        }
+        flush(&mut run, &mut groups)?;
+        Ok(Projections { groups })
+    }
+
+    /// The scale and bias of `<base>`.
+    fn part(&self, base: &str, m: usize) -> Result<Part> {
         let bias = self.opt_vector(&format!("{base}.bias"), m)?;
         let scale = match self.opt_vector(&format!("{base}.scale"), 1)? {
             None => None,
@@ -221,7 +341,7 @@ impl Loader<'_> {
                 )));
             }
         };
-        Ok(Linear { w, scale, bias })
+        Ok(Part { rows: m, scale, bias })
     }
 
     fn embedding(&self) -> Result<Embedding> {
@@ -250,14 +370,21 @@ impl Loader<'_> {
         };
         Ok(Layer {
             attn_norm: self.vector(&p("attn_norm.weight"), c.n_embd)?,
-            wq: self.linear(&p("attn_q"), c.q_dim(), c.n_embd)?,
-            wk: self.linear(&p("attn_k"), c.kv_dim(), c.n_embd)?,
-            wv: self.linear(&p("attn_v"), c.kv_dim(), c.n_embd)?,
+            qkv: self.projections(
+                &[
+                    (p("attn_q"), c.q_dim()),
+                    (p("attn_k"), c.kv_dim()),
+                    (p("attn_v"), c.kv_dim()),
+                ],
+                c.n_embd,
+            )?,
             wo: self.linear(&p("attn_output"), c.n_embd, c.q_dim())?,
             attn_sub_norm: opt_norm("attn_sub_norm.weight", c.n_embd)?,
             ffn_norm: self.vector(&p("ffn_norm.weight"), c.n_embd)?,
-            gate: self.linear(&p("ffn_gate"), c.n_ff, c.n_embd)?,
-            up: self.linear(&p("ffn_up"), c.n_ff, c.n_embd)?,
+            gate_up: self.projections(
+                &[(p("ffn_gate"), c.n_ff), (p("ffn_up"), c.n_ff)],
+                c.n_embd,
+            )?,
             down: self.linear(&p("ffn_down"), c.n_embd, c.n_ff)?,
             ffn_sub_norm: opt_norm("ffn_sub_norm.weight", c.n_ff)?,
         })
