@@ -18,7 +18,8 @@ pub struct ModelArgs {
     /// Threads (default: all cores).
     #[arg(short = 't', long)]
     pub threads: Option<usize>,
-    /// KV cache type: f16 (llama.cpp's default) or f32.
+    /// KV cache type: f16 (llama.cpp's default), f32, or q8 (int8 with a
+    /// scale per 32 values: half the memory, approximate).
     #[arg(long, default_value = "f16")]
     pub kv_type: String,
     /// Layout of ternary weights: panels (Ryot's repacked layout,
@@ -51,7 +52,7 @@ impl ModelArgs {
     /// Opens the file and loads the model and its tokenizer.
     pub fn load(&self) -> anyhow::Result<Loaded> {
         let kv = KvType::from_name(&self.kv_type).with_context(|| {
-            format!("--kv-type {:?}: expected f16 or f32", self.kv_type)
+            format!("--kv-type {:?}: expected f16, f32 or q8", self.kv_type)
         })?;
         let ternary = match self.ternary.as_str() {
             "panels" => TernaryLayout::Panels,

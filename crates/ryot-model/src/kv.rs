@@ -4,7 +4,7 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use ryot_pool::{ThreadPool, split_range};
 
-use crate::attn::{HeadJob, KvRows, attend, round_f16};
+use crate::attn::{HeadJob, KvRows, Q8_BLOCK, attend, round_f16};
 use crate::error::{ModelError, Result};
 
 /// Element type of the KV cache.
@@ -15,14 +15,18 @@ pub enum KvType {
     F16,
     /// Single precision.
     F32,
+    /// Int8 with one f32 scale per 32 values (half the memory of f16; an
+    /// approximation llama.cpp also offers as `q8_0`).
+    Q8,
 }
 
 impl KvType {
-    /// Parses `f16` or `f32`.
+    /// Parses `f16`, `f32` or `q8` (also `q8_0`, `int8`).
     pub fn from_name(s: &str) -> Option<KvType> {
         match s {
             "f16" => Some(KvType::F16),
             "f32" => Some(KvType::F32),
+            "q8" | "q8_0" | "int8" => Some(KvType::Q8),
             _ => None,
         }
     }
@@ -32,13 +36,19 @@ impl KvType {
 enum Store {
     F16(Vec<f16>),
     F32(Vec<f32>),
+    Q8 { q: Vec<i8>, d: Vec<f32>, kv_dim: usize },
 }
 
 impl Store {
-    fn new(ty: KvType, len: usize) -> Store {
+    fn new(ty: KvType, len: usize, kv_dim: usize) -> Store {
         match ty {
             KvType::F16 => Store::F16(vec![f16::ZERO; len]),
             KvType::F32 => Store::F32(vec![0.0; len]),
+            KvType::Q8 => Store::Q8 {
+                q: vec![0; len],
+                d: vec![0.0; len / kv_dim.max(1) * kv_dim.div_ceil(Q8_BLOCK)],
+                kv_dim,
+            },
         }
     }
 
@@ -48,6 +58,22 @@ impl Store {
                 v[at..at + src.len()].convert_from_f32_slice(src);
             }
             Store::F32(v) => v[at..at + src.len()].copy_from_slice(src),
+            Store::Q8 { q, d, kv_dim } => {
+                let nb = kv_dim.div_ceil(Q8_BLOCK);
+                let pos0 = at / *kv_dim;
+                for (p, row) in src.chunks(*kv_dim).enumerate() {
+                    for (b, blk) in row.chunks(Q8_BLOCK).enumerate() {
+                        let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
+                        let scale = amax / 127.0;
+                        d[(pos0 + p) * nb + b] = scale;
+                        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                        let base = (pos0 + p) * *kv_dim + b * Q8_BLOCK;
+                        for (i, v) in blk.iter().enumerate() {
+                            q[base + i] = (v * inv).round() as i8;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -55,6 +81,7 @@ impl Store {
         match self {
             Store::F16(v) => KvRows::F16(v),
             Store::F32(v) => KvRows::F32(v),
+            Store::Q8 { q, d, kv_dim } => KvRows::Q8 { q, d, kv_dim: *kv_dim },
         }
     }
 
@@ -62,6 +89,7 @@ impl Store {
         match self {
             Store::F16(v) => v.len() * 2,
             Store::F32(v) => v.len() * 4,
+            Store::Q8 { q, d, .. } => q.len() + d.len() * 4,
         }
     }
 }
@@ -92,8 +120,8 @@ impl KvCache {
         let per = n_ctx.checked_mul(kv_dim).ok_or_else(|| {
             ModelError::Invalid(format!("context size {n_ctx} is too large"))
         })?;
-        let k = (0..n_layer).map(|_| Store::new(ty, per)).collect();
-        let v = (0..n_layer).map(|_| Store::new(ty, per)).collect();
+        let k = (0..n_layer).map(|_| Store::new(ty, per, kv_dim)).collect();
+        let v = (0..n_layer).map(|_| Store::new(ty, per, kv_dim)).collect();
         Ok(KvCache { ty, n_ctx, kv_dim, len: 0, k, v })
     }
 

@@ -25,15 +25,17 @@ unsafe fn load8(rows: KvRows<'_>, at: usize) -> __m256 {
         },
         // SAFETY: as above.
         KvRows::F32(x) => unsafe { _mm256_loadu_ps(x.as_ptr().add(at)) },
+        KvRows::Q8 { .. } => {
+            let v: [f32; 8] = std::array::from_fn(|i| rows.get(at + i));
+            // SAFETY: `v` holds 8 f32.
+            unsafe { _mm256_loadu_ps(v.as_ptr()) }
+        }
     }
 }
 
 #[inline(always)]
 fn get(rows: KvRows<'_>, at: usize) -> f32 {
-    match rows {
-        KvRows::F16(x) => x[at].to_f32(),
-        KvRows::F32(x) => x[at],
-    }
+    rows.get(at)
 }
 
 /// Rounds 8 lanes to f16 and back.
@@ -56,10 +58,7 @@ pub(super) unsafe fn attend(
     let full = d / 8 * 8;
     let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
     out.iter_mut().for_each(|v| *v = 0.0);
-    let check = |rows: KvRows<'_>| match rows {
-        KvRows::F16(x) => x.len(),
-        KvRows::F32(x) => x.len(),
-    };
+    let check = |rows: KvRows<'_>| rows.len();
     assert!(
         job.ctx == 0
             || ((job.ctx - 1) * job.stride + job.off + d <= check(job.k)

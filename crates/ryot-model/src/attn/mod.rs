@@ -21,6 +21,44 @@ pub(crate) enum KvRows<'a> {
     F16(&'a [f16]),
     /// Single precision.
     F32(&'a [f32]),
+    /// Int8 with one f32 scale per block of [`Q8_BLOCK`] values of a
+    /// position's row.
+    Q8 {
+        /// Codes, `[pos][kv_dim]`.
+        q: &'a [i8],
+        /// Scales, `[pos][kv_dim.div_ceil(Q8_BLOCK)]`.
+        d: &'a [f32],
+        /// Values per position.
+        kv_dim: usize,
+    },
+}
+
+/// Values sharing one scale in an int8 cache.
+pub(crate) const Q8_BLOCK: usize = 32;
+
+impl KvRows<'_> {
+    /// The value at flat index `at`.
+    #[inline(always)]
+    pub(crate) fn get(self, at: usize) -> f32 {
+        match self {
+            KvRows::F16(x) => x[at].to_f32(),
+            KvRows::F32(x) => x[at],
+            KvRows::Q8 { q, d, kv_dim } => {
+                let nb = kv_dim.div_ceil(Q8_BLOCK);
+                let (pos, i) = (at / kv_dim, at % kv_dim);
+                q[at] as f32 * d[pos * nb + i / Q8_BLOCK]
+            }
+        }
+    }
+
+    /// Number of values held.
+    pub(crate) fn len(self) -> usize {
+        match self {
+            KvRows::F16(x) => x.len(),
+            KvRows::F32(x) => x.len(),
+            KvRows::Q8 { q, .. } => q.len(),
+        }
+    }
 }
 
 /// One query head's job.
@@ -105,6 +143,28 @@ mod tests {
             let (kf, vf) = raw.split_at(n_kv * stride);
             let kh: Vec<f16> = kf.iter().map(|&x| f16::from_f32(x)).collect();
             let vh: Vec<f16> = vf.iter().map(|&x| f16::from_f32(x)).collect();
+            let q8 = |x: &[f32]| {
+                let nb = stride.div_ceil(Q8_BLOCK);
+                let mut q = vec![0i8; x.len()];
+                let mut ds = vec![0f32; n_kv * nb];
+                for (p, row) in x.chunks(stride).enumerate() {
+                    for (b, blk) in row.chunks(Q8_BLOCK).enumerate() {
+                        let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
+                        let dd = amax / 127.0;
+                        ds[p * nb + b] = dd;
+                        for (i, v) in blk.iter().enumerate() {
+                            q[p * stride + b * Q8_BLOCK + i] = if dd > 0.0 {
+                                (v / dd).round() as i8
+                            } else {
+                                0
+                            };
+                        }
+                    }
+                }
+                (q, ds)
+            };
+            let (kq, kd) = q8(kf);
+            let (vq, vd) = q8(vf);
             let mut q: Vec<f32> = (0..d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut q);
             for ctx in [1, 2, 7, 40] {
@@ -112,6 +172,11 @@ mod tests {
                     (KvRows::F16(&kh), KvRows::F16(&vh), true),
                     (KvRows::F16(&kh), KvRows::F16(&vh), false),
                     (KvRows::F32(kf), KvRows::F32(vf), false),
+                    (
+                        KvRows::Q8 { q: &kq, d: &kd, kv_dim: stride },
+                        KvRows::Q8 { q: &vq, d: &vd, kv_dim: stride },
+                        false,
+                    ),
                 ] {
                     let job = HeadJob {
                         k,
@@ -133,14 +198,10 @@ mod tests {
                         "d {d} ctx {ctx} f16_acc {f16_acc}"
                     );
                     // And against a plain two-pass softmax in f64.
-                    let kr = |j: usize, i: usize| match k {
-                        KvRows::F16(x) => x[j * stride + d + i].to_f64(),
-                        KvRows::F32(x) => x[j * stride + d + i] as f64,
-                    };
-                    let vr = |j: usize, i: usize| match v {
-                        KvRows::F16(x) => x[j * stride + d + i].to_f64(),
-                        KvRows::F32(x) => x[j * stride + d + i] as f64,
-                    };
+                    let kr =
+                        |j: usize, i: usize| k.get(j * stride + d + i) as f64;
+                    let vr =
+                        |j: usize, i: usize| v.get(j * stride + d + i) as f64;
                     let s: Vec<f64> = (0..ctx)
                         .map(|j| {
                             (0..d).map(|i| q[i] as f64 * kr(j, i)).sum::<f64>()

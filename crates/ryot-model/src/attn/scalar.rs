@@ -15,6 +15,11 @@ pub(super) fn attend(job: &HeadJob<'_>, q: &[f32], out: &mut [f32]) -> f32 {
                 });
             }
             KvRows::F32(x) => dst.copy_from_slice(&x[at..at + d]),
+            KvRows::Q8 { .. } => {
+                dst.iter_mut().enumerate().for_each(|(i, o)| {
+                    *o = rows.get(at + i);
+                });
+            }
         }
     };
     let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
