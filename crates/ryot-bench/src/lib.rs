@@ -8,6 +8,8 @@
 //! as a table and writes them as JSON.
 #![deny(missing_docs)]
 
+pub mod compression;
+pub mod embed;
 pub mod error;
 pub mod inference;
 pub mod kernels;

@@ -17,6 +17,11 @@ pub enum BenchCommand {
     Kernels(KernelArgs),
     /// Whole models: prefill and decode tok/s, ours vs llama.cpp.
     Inference(crate::bench_inference::InferenceArgs),
+    /// Embedding codecs 4x-256x: recall, rescoring, speed, vs FAISS.
+    Compression(crate::compress::BenchArgs),
+    /// Embedding models: passages/s on 1 and 2 threads, cosine vs the
+    /// stored vectors, peak RSS, vs sentence-transformers.
+    Embed(crate::embed::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -55,6 +60,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Kernels(a) => kernels_cmd(a),
         BenchCommand::Inference(a) => crate::bench_inference::run(a),
+        BenchCommand::Compression(a) => crate::compress::bench(a),
+        BenchCommand::Embed(a) => crate::embed::bench(a),
     }
 }
 

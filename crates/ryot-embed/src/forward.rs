@@ -1,0 +1,232 @@
+//! The BERT encoder's forward pass over a packed batch, then pooling and
+//! normalisation.
+//!
+//! ```text
+//! texts of a batch are packed: T = sum of their lengths rows, no padding
+//! h = LayerNorm(word[id] + type[0] + pos[p])                 T x d
+//! per layer:
+//!     qkv = h Wqkv^T + b                                     T x 3d  (kernels)
+//!     ctx = per text, per head: softmax(q k^T / sqrt(hd)) v  T x d
+//!     h   = LayerNorm(ctx Wo^T + bo + h)                     (kernels)
+//!     f   = gelu(h Wup^T + bup)                              T x 4d  (kernels)
+//!     h   = LayerNorm(f Wdown^T + bdown + h)                 (kernels)
+//! pooled = per text: [cls | mean | max | mean_sqrt_len] of its rows
+//! out    = pooled / max(|pooled|, 1e-12)       when Normalize is listed
+//! ```
+//!
+//! Packing replaces sentence-transformers' attention mask: a padded key
+//! gets weight exactly zero there, so attending only within each text is
+//! the same computation without the padding rows.
+
+use ryot_kernels::matmul;
+use ryot_pool::ThreadPool;
+
+use crate::config::{Activation, ModelConfig};
+use crate::error::EmbedError;
+use crate::ops::{self, AttnScratch, AttnShape};
+use crate::weights::{BertWeights, Linear};
+
+/// Buffers reused across batches (one per worker thread).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    ff: Vec<f32>,
+    attn: AttnScratch,
+    zero: Vec<f32>,
+}
+
+/// `out = x W^T` (bias not added) for `n` rows of `x`, on the kernels.
+fn linear(
+    l: &Linear,
+    x: &[f32],
+    n: usize,
+    out: &mut Vec<f32>,
+    threads: usize,
+) -> Result<(), EmbedError> {
+    let len = n * l.w.m();
+    // Every value is overwritten: resize without clearing.
+    out.resize(len, 0.0);
+    matmul(&l.w, x, n, out, ThreadPool::global(), threads)?;
+    Ok(())
+}
+
+fn add_bias(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
+/// Embeds a packed batch: `seqs` are token ids ([CLS] ... [SEP], at most
+/// `max_position_embeddings` each, none empty); writes `seqs.len()` rows
+/// of `cfg.dim()` values to `out`. `threads` is the matmul thread count.
+pub(crate) fn forward(
+    w: &BertWeights,
+    cfg: &ModelConfig,
+    seqs: &[&[u32]],
+    threads: usize,
+    s: &mut Scratch,
+    out: &mut [f32],
+) -> Result<(), EmbedError> {
+    let b = &cfg.bert;
+    let d = b.hidden_size;
+    let t: usize = seqs.iter().map(|q| q.len()).sum();
+    if out.len() != seqs.len() * cfg.dim() {
+        return Err(EmbedError::invalid("output size mismatch"));
+    }
+    if t == 0 {
+        return Ok(());
+    }
+    embed_tokens(w, cfg, seqs, s)?;
+    let shape = AttnShape { d, heads: b.num_attention_heads };
+    let eps = b.layer_norm_eps;
+    for layer in &w.layers {
+        linear(&layer.qkv, &s.h, t, &mut s.qkv, threads)?;
+        add_bias(&mut s.qkv, &layer.qkv.b);
+        s.ctx.resize(t * d, 0.0);
+        let mut t0 = 0;
+        for q in seqs {
+            let t1 = t0 + q.len();
+            ops::attention(
+                &s.qkv[t0 * 3 * d..t1 * 3 * d],
+                &mut s.ctx[t0 * d..t1 * d],
+                &mut s.attn,
+                shape,
+            );
+            t0 = t1;
+        }
+        linear(&layer.attn_out, &s.ctx, t, &mut s.tmp, threads)?;
+        ops::add_layer_norm(
+            &mut s.tmp,
+            &layer.attn_out.b,
+            Some(&s.h),
+            &layer.ln1.gamma,
+            &layer.ln1.beta,
+            eps,
+        );
+        std::mem::swap(&mut s.h, &mut s.tmp);
+        linear(&layer.up, &s.h, t, &mut s.ff, threads)?;
+        match b.activation {
+            Activation::Gelu => ops::bias_gelu(&mut s.ff, &layer.up.b),
+            Activation::GeluTanh => ops::bias_gelu_tanh(&mut s.ff, &layer.up.b),
+            Activation::Relu => ops::bias_relu(&mut s.ff, &layer.up.b),
+        }
+        linear(&layer.down, &s.ff, t, &mut s.tmp, threads)?;
+        ops::add_layer_norm(
+            &mut s.tmp,
+            &layer.down.b,
+            Some(&s.h),
+            &layer.ln2.gamma,
+            &layer.ln2.beta,
+            eps,
+        );
+        std::mem::swap(&mut s.h, &mut s.tmp);
+    }
+    pool(cfg, seqs, &s.h, out);
+    Ok(())
+}
+
+/// `h = LayerNorm(word + token_type + position)` for every token.
+fn embed_tokens(
+    w: &BertWeights,
+    cfg: &ModelConfig,
+    seqs: &[&[u32]],
+    s: &mut Scratch,
+) -> Result<(), EmbedError> {
+    let d = cfg.bert.hidden_size;
+    let t: usize = seqs.iter().map(|q| q.len()).sum();
+    let vocab = BertWeights::rows(&w.word);
+    let positions = BertWeights::rows(&w.pos);
+    s.h.clear();
+    s.h.resize(t * d, 0.0);
+    let mut rows = s.h.chunks_exact_mut(d);
+    for q in seqs {
+        if q.len() > positions {
+            return Err(EmbedError::invalid(format!(
+                "a sequence of {} tokens exceeds the {positions} positions",
+                q.len()
+            )));
+        }
+        for (p, &id) in q.iter().enumerate() {
+            let id = id as usize;
+            if id >= vocab {
+                return Err(EmbedError::corrupt(
+                    cfg.dir.join("tokenizer.json"),
+                    format!("token id {id} is outside the {vocab}-row vocab"),
+                ));
+            }
+            let Some(row) = rows.next() else { break };
+            w.add_row(&w.word, id, row);
+            w.add_row(&w.token_type, 0, row);
+            w.add_row(&w.pos, p, row);
+        }
+    }
+    s.zero.clear();
+    s.zero.resize(d, 0.0);
+    ops::add_layer_norm(
+        &mut s.h,
+        &s.zero,
+        None,
+        &w.ln_emb.gamma,
+        &w.ln_emb.beta,
+        cfg.bert.layer_norm_eps,
+    );
+    Ok(())
+}
+
+/// Pools each text's rows of `h` into `out`, then normalises.
+fn pool(cfg: &ModelConfig, seqs: &[&[u32]], h: &[f32], out: &mut [f32]) {
+    let d = cfg.bert.hidden_size;
+    let p = cfg.pooling;
+    let mut t0 = 0;
+    for (q, o) in seqs.iter().zip(out.chunks_exact_mut(cfg.dim())) {
+        let rows = &h[t0 * d..(t0 + q.len()) * d];
+        t0 += q.len();
+        let n = q.len() as f32;
+        let mut blocks = o.chunks_exact_mut(d);
+        let mut sum = vec![0f32; d];
+        for r in rows.chunks_exact(d) {
+            for (a, v) in sum.iter_mut().zip(r) {
+                *a += v;
+            }
+        }
+        if p.cls
+            && let Some(b) = blocks.next()
+        {
+            b.copy_from_slice(&rows[..d]);
+        }
+        if p.mean
+            && let Some(b) = blocks.next()
+        {
+            for (x, a) in b.iter_mut().zip(&sum) {
+                *x = a / n;
+            }
+        }
+        if p.max
+            && let Some(b) = blocks.next()
+        {
+            b.copy_from_slice(&rows[..d]);
+            for r in rows.chunks_exact(d).skip(1) {
+                for (x, v) in b.iter_mut().zip(r) {
+                    *x = x.max(*v);
+                }
+            }
+        }
+        if p.mean_sqrt_len
+            && let Some(b) = blocks.next()
+        {
+            for (x, a) in b.iter_mut().zip(&sum) {
+                *x = a / n.sqrt();
+            }
+        }
+        if cfg.normalize {
+            let norm = o.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let inv = 1.0 / norm.max(1e-12);
+            o.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+}
