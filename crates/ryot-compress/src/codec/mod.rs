@@ -1,0 +1,88 @@
+//! Quantizers behind one trait, [`Codec`], and the linear transforms
+//! ([`transform::Linear`]) that can precede them in a pipeline.
+//!
+//! Every codec is trained on a sample (`train_*` functions, seeded),
+//! encodes a vector into a fixed number of bytes, decodes it back, scores
+//! a query against a block of codes, and saves itself; [`load`] reads any
+//! of them back by its tag.
+
+pub mod binary;
+pub mod pq;
+pub mod rabitq;
+pub mod scalar;
+pub mod sparse;
+pub mod transform;
+
+use std::fmt;
+
+use crate::bytes::{Reader, Writer};
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+
+/// A trained quantizer.
+pub trait Codec: Send + Sync + fmt::Debug {
+    /// Its spec token, e.g. `pq:48x8` (also its tag in files).
+    fn spec(&self) -> String;
+    /// The input dimension.
+    fn dim(&self) -> usize;
+    /// Bytes per encoded vector, everything stored per vector included.
+    fn code_bytes(&self) -> usize;
+    /// Encodes `x` (length [`Codec::dim`]) into `code` (length
+    /// [`Codec::code_bytes`]).
+    fn encode(&self, x: &[f32], code: &mut [u8]);
+    /// Encodes every row of `x` into `codes` (`x.rows * code_bytes`).
+    fn encode_batch(&self, x: &Matrix, codes: &mut [u8]) {
+        let cb = self.code_bytes();
+        for i in 0..x.rows {
+            self.encode(x.row(i), &mut codes[i * cb..(i + 1) * cb]);
+        }
+    }
+    /// Reconstructs an approximation of the vector.
+    fn decode(&self, code: &[u8], out: &mut [f32]);
+    /// Scores query `q` against `scores.len()` consecutive codes: an
+    /// estimate of the inner product up to a constant per query, or for
+    /// symmetric codecs minus the Hamming distance. Higher is better.
+    fn scan(&self, q: &[f32], codes: &[u8], scores: &mut [f32]);
+    /// Whether queries are encoded like the corpus (Hamming codes), in
+    /// which case transforms centre the query too.
+    fn symmetric(&self) -> bool {
+        false
+    }
+    /// Writes the trained parameters (not the tag).
+    fn save(&self, w: &mut Writer);
+}
+
+/// The tag (kind) part of a spec token: `pq:48x8` -> `pq`.
+pub fn tag_of(spec: &str) -> &str {
+    spec.split(':').next().unwrap_or(spec)
+}
+
+/// Writes a codec with its tag.
+pub fn save(c: &dyn Codec, w: &mut Writer) {
+    w.str(&c.spec());
+    c.save(w);
+}
+
+/// Reads a codec written by [`save`].
+pub fn load(r: &mut Reader) -> Result<Box<dyn Codec>> {
+    let spec = r.str()?;
+    Ok(match tag_of(&spec) {
+        "f32" | "f16" => Box::new(scalar::Float::load(&spec, r)?),
+        "int8" | "int4" => Box::new(scalar::Sq::load(&spec, r)?),
+        "bin" => Box::new(binary::Binary::load(r)?),
+        "pq" => Box::new(pq::Pq::load(r)?),
+        "rabitq" => Box::new(rabitq::RaBitQ::load(r)?),
+        "sparse" => Box::new(sparse::Sparse::load(r)?),
+        _ => {
+            return Err(Error::Corrupt(format!("unknown codec tag {spec:?}")));
+        }
+    })
+}
+
+/// Checks a loaded dimension is sane.
+pub(crate) fn check_dim(d: usize, what: &str) -> Result<usize> {
+    if d == 0 || d > 1 << 20 {
+        return Err(Error::Corrupt(format!("{what}: dimension {d}")));
+    }
+    Ok(d)
+}

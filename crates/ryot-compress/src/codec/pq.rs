@@ -1,0 +1,228 @@
+//! Product quantisation: the vector is cut into `m` sub-vectors, each
+//! replaced by the id of its nearest of `2^bits` centroids (k-means++
+//! seeded). Scored by asymmetric distance: a per-query table of
+//! sub-vector inner products, summed by the byte-lookup ADC kernel (4-bit
+//! codes use a table per byte, covering two sub-spaces).
+
+use super::{Codec, check_dim};
+use crate::bytes::{Reader, Writer};
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::kmeans;
+use crate::matrix::Matrix;
+use crate::rng::Rng;
+
+/// A trained product quantizer.
+#[derive(Debug, Clone)]
+pub struct Pq {
+    dim: usize,
+    m: usize,
+    bits: u32,
+    /// One `2^bits x dsub` centroid table per sub-space.
+    cent: Vec<Matrix>,
+}
+
+/// The columns `j*ds..(j+1)*ds` of `x`.
+pub fn sub_matrix(x: &Matrix, j: usize, ds: usize) -> Matrix {
+    let mut out = Matrix::zeros(x.rows, ds);
+    for i in 0..x.rows {
+        out.row_mut(i).copy_from_slice(&x.row(i)[j * ds..(j + 1) * ds]);
+    }
+    out
+}
+
+impl Pq {
+    /// Checks the shape parameters.
+    pub fn check(dim: usize, m: usize, bits: u32) -> Result<()> {
+        if m == 0 || !dim.is_multiple_of(m) {
+            return Err(Error::Invalid(format!(
+                "pq:{m}x{bits}: {m} must divide the dimension {dim}"
+            )));
+        }
+        if bits != 8 && bits != 4 {
+            return Err(Error::Invalid(format!("pq:{m}x{bits}: bits 8 or 4")));
+        }
+        if bits == 4 && !m.is_multiple_of(2) {
+            return Err(Error::Invalid(format!(
+                "pq:{m}x4: 4-bit codes need an even m"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Trains `m` codebooks of `2^bits` centroids on `sample`.
+    pub fn train(
+        sample: &Matrix,
+        m: usize,
+        bits: u32,
+        iters: usize,
+        rng: &mut Rng,
+    ) -> Result<Pq> {
+        sample.check("training sample")?;
+        Pq::check(sample.dim, m, bits)?;
+        let ds = sample.dim / m;
+        let ks = 1usize << bits;
+        let cent = (0..m)
+            .map(|j| kmeans::kmeans(&sub_matrix(sample, j, ds), ks, iters, rng))
+            .collect();
+        Ok(Pq { dim: sample.dim, m, bits, cent })
+    }
+
+    /// Re-runs `iters` Lloyd steps from the current centroids (OPQ).
+    pub fn refine(&mut self, sample: &Matrix, iters: usize) {
+        let ds = self.dim / self.m;
+        for j in 0..self.m {
+            let sub = sub_matrix(sample, j, ds);
+            for _ in 0..iters {
+                let (lab, _) = kmeans::assign(&sub, &self.cent[j]);
+                let c = &mut self.cent[j];
+                let mut sums = vec![0f64; c.rows * ds];
+                let mut cnt = vec![0usize; c.rows];
+                for (i, &l) in lab.iter().enumerate() {
+                    cnt[l as usize] += 1;
+                    for t in 0..ds {
+                        sums[l as usize * ds + t] += sub.row(i)[t] as f64;
+                    }
+                }
+                for k in 0..c.rows {
+                    if cnt[k] > 0 {
+                        for t in 0..ds {
+                            c.data[k * ds + t] =
+                                (sums[k * ds + t] / cnt[k] as f64) as f32;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Codes of every row as one sub-space id per entry (`rows x m`).
+    pub fn assign_all(&self, x: &Matrix) -> Vec<u8> {
+        let ds = self.dim / self.m;
+        let mut ids = vec![0u8; x.rows * self.m];
+        for j in 0..self.m {
+            let (lab, _) = kmeans::assign(&sub_matrix(x, j, ds), &self.cent[j]);
+            for (i, l) in lab.into_iter().enumerate() {
+                ids[i * self.m + j] = l as u8;
+            }
+        }
+        ids
+    }
+
+    /// Reconstructs every row from its ids (`assign_all` layout).
+    pub fn reconstruct(&self, ids: &[u8], rows: usize) -> Matrix {
+        let ds = self.dim / self.m;
+        let mut out = Matrix::zeros(rows, self.dim);
+        for i in 0..rows {
+            for j in 0..self.m {
+                let c = ids[i * self.m + j] as usize;
+                out.row_mut(i)[j * ds..(j + 1) * ds]
+                    .copy_from_slice(self.cent[j].row(c));
+            }
+        }
+        out
+    }
+
+    fn pack(&self, ids: &[u8], code: &mut [u8]) {
+        if self.bits == 8 {
+            code.copy_from_slice(ids);
+        } else {
+            for (b, c) in code.iter_mut().enumerate() {
+                *c = ids[2 * b] | (ids[2 * b + 1] << 4);
+            }
+        }
+    }
+
+    fn unpack(&self, code: &[u8]) -> Vec<u8> {
+        if self.bits == 8 {
+            code.to_vec()
+        } else {
+            code.iter().flat_map(|&b| [b & 15, b >> 4]).collect()
+        }
+    }
+
+    pub(crate) fn load(r: &mut Reader) -> Result<Pq> {
+        let dim = check_dim(r.u32()? as usize, "pq codec")?;
+        let m = r.u32()? as usize;
+        let bits = r.u32()?;
+        Pq::check(dim, m, bits).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut cent = Vec::with_capacity(m);
+        for _ in 0..m {
+            let c = r.matrix()?;
+            if c.rows != 1 << bits || c.dim != dim / m {
+                return Err(Error::Corrupt("pq codebook shape".into()));
+            }
+            cent.push(c);
+        }
+        Ok(Pq { dim, m, bits, cent })
+    }
+
+    /// The byte lookup table for query `q`: `nbytes x 256`.
+    pub fn lut(&self, q: &[f32]) -> Vec<f32> {
+        let ds = self.dim / self.m;
+        let ks = 1usize << self.bits;
+        let mut sub = vec![0f32; self.m * ks];
+        for j in 0..self.m {
+            let qs = &q[j * ds..(j + 1) * ds];
+            for k in 0..ks {
+                sub[j * ks + k] = kernels::dot(qs, self.cent[j].row(k));
+            }
+        }
+        if self.bits == 8 {
+            return sub;
+        }
+        let nb = self.m / 2;
+        let mut lut = vec![0f32; nb * 256];
+        for b in 0..nb {
+            for v in 0..256 {
+                lut[b * 256 + v] = sub[2 * b * 16 + (v & 15)]
+                    + sub[(2 * b + 1) * 16 + (v >> 4)];
+            }
+        }
+        lut
+    }
+}
+
+impl Codec for Pq {
+    fn spec(&self) -> String {
+        format!("pq:{}x{}", self.m, self.bits)
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn code_bytes(&self) -> usize {
+        self.m * self.bits as usize / 8
+    }
+    fn encode(&self, x: &[f32], code: &mut [u8]) {
+        let xm = Matrix { rows: 1, dim: self.dim, data: x.to_vec() };
+        let ids = self.assign_all(&xm);
+        self.pack(&ids, code);
+    }
+    fn encode_batch(&self, x: &Matrix, codes: &mut [u8]) {
+        let ids = self.assign_all(x);
+        let cb = self.code_bytes();
+        for i in 0..x.rows {
+            self.pack(
+                &ids[i * self.m..(i + 1) * self.m],
+                &mut codes[i * cb..(i + 1) * cb],
+            );
+        }
+    }
+    fn decode(&self, code: &[u8], out: &mut [f32]) {
+        let ids = self.unpack(code);
+        out.copy_from_slice(&self.reconstruct(&ids, 1).data);
+    }
+    fn scan(&self, q: &[f32], codes: &[u8], scores: &mut [f32]) {
+        let lut = self.lut(q);
+        let nb = self.code_bytes();
+        kernels::scan_adc(&lut, nb, 1, codes, nb, scores);
+    }
+    fn save(&self, w: &mut Writer) {
+        w.u32(self.dim as u32);
+        w.u32(self.m as u32);
+        w.u32(self.bits);
+        for c in &self.cent {
+            w.matrix(c);
+        }
+    }
+}

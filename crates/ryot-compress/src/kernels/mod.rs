@@ -1,0 +1,149 @@
+//! Scan kernels over packed codes, dispatched once at run time to AVX2
+//! or the portable scalar twins (the reference the tests compare with).
+//!
+//! `RYOT_FORCE_ISA=scalar|avx2|avx512` lowers the level, as in
+//! `ryot-kernels`; there is no AVX-512 variant here, so `avx512` runs the
+//! AVX2 code. Integer kernels (Hamming) match their scalar twins exactly;
+//! float kernels sum in the same order per output, so they match to the
+//! last bit except for FMA contraction (tolerance [`F32_TOL`]).
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+pub mod scalar;
+
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// Relative tolerance between SIMD and scalar float kernels.
+pub const F32_TOL: f32 = 1e-5;
+
+/// The SIMD level the scan kernels run at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable Rust.
+    Scalar,
+    /// AVX2 + FMA + POPCNT.
+    Avx2,
+}
+
+impl Isa {
+    /// The name used in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+        }
+    }
+}
+
+fn hw() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("popcnt")
+        {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Scalar
+}
+
+/// Checks `RYOT_FORCE_ISA`: `Ok(None)` when unset, an error when it names
+/// an unknown level or one this CPU lacks.
+pub fn forced() -> Result<Option<Isa>> {
+    let Ok(v) = std::env::var("RYOT_FORCE_ISA") else {
+        return Ok(None);
+    };
+    let want = match v.trim().to_ascii_lowercase().as_str() {
+        "scalar" => Isa::Scalar,
+        "avx2" | "avx512" => Isa::Avx2,
+        _ => return Err(Error::Isa(v)),
+    };
+    if want > hw() {
+        return Err(Error::Isa(v));
+    }
+    Ok(Some(want))
+}
+
+/// The level in use (detected once; an invalid override falls back to the
+/// hardware level — callers that can report errors check [`forced`]).
+pub fn isa() -> Isa {
+    static L: OnceLock<Isa> = OnceLock::new();
+    *L.get_or_init(|| forced().ok().flatten().unwrap_or_else(hw))
+}
+
+/// Inner product of two equal-length slices.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa()` is Avx2 only when avx2, fma and popcnt were
+        // detected on this CPU.
+        Isa::Avx2 => unsafe { avx2::dot(a, b) },
+        _ => scalar::dot(a, b),
+    }
+}
+
+/// `out[i] = sum_j w[j] * codes[i * stride + j]` for `j < w.len()`.
+pub fn scan_u8(w: &[f32], codes: &[u8], stride: usize, out: &mut [f32]) {
+    check(w.len(), codes, stride, out.len());
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: see `dot`; shapes were checked above.
+        Isa::Avx2 => unsafe { avx2::scan_u8(w, codes, stride, out) },
+        _ => scalar::scan_u8(w, codes, stride, out),
+    }
+}
+
+/// Like [`scan_u8`] for 4-bit codes, two per byte (low nibble first):
+/// `w.len()` must be even, and covers `w.len() / 2` bytes of each code.
+pub fn scan_u4(w: &[f32], codes: &[u8], stride: usize, out: &mut [f32]) {
+    check(w.len().div_ceil(2), codes, stride, out.len());
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: see `dot`; shapes were checked above.
+        Isa::Avx2 => unsafe { avx2::scan_u4(w, codes, stride, out) },
+        _ => scalar::scan_u4(w, codes, stride, out),
+    }
+}
+
+/// Byte-lookup ADC over bit planes: for each code `i`,
+/// `out[i] = sum_p 2^p * sum_m lut[m*256 + codes[i*stride + p*nbytes + m]]`
+/// with `m < nbytes`, `p < planes`. `planes = 1` is plain PQ ADC.
+pub fn scan_adc(
+    lut: &[f32],
+    nbytes: usize,
+    planes: usize,
+    codes: &[u8],
+    stride: usize,
+    out: &mut [f32],
+) {
+    assert_eq!(lut.len(), nbytes * 256);
+    check(nbytes * planes, codes, stride, out.len());
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: see `dot`; shapes were checked above.
+        Isa::Avx2 => unsafe {
+            avx2::scan_adc(lut, nbytes, planes, codes, stride, out)
+        },
+        _ => scalar::scan_adc(lut, nbytes, planes, codes, stride, out),
+    }
+}
+
+/// Hamming distance of `q` to each code (first `q.len()` bytes).
+pub fn hamming(q: &[u8], codes: &[u8], stride: usize, out: &mut [u32]) {
+    check(q.len(), codes, stride, out.len());
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: see `dot`; shapes were checked above.
+        Isa::Avx2 => unsafe { avx2::hamming(q, codes, stride, out) },
+        _ => scalar::hamming(q, codes, stride, out),
+    }
+}
+
+fn check(used: usize, codes: &[u8], stride: usize, n: usize) {
+    assert!(used <= stride, "code prefix {used} > stride {stride}");
+    assert!(codes.len() >= n * stride, "codes shorter than n * stride");
+}

@@ -1,0 +1,143 @@
+//! Portable reference kernels. The summation order mirrors the AVX2
+//! versions (8 lanes, then a fixed reduction), so results agree to
+//! rounding of fused multiply-adds.
+
+/// Reduces 8 lane sums in the order the AVX2 code uses.
+#[inline]
+pub fn reduce8(a: [f32; 8]) -> f32 {
+    let b = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    let c = [b[0] + b[2], b[1] + b[3]];
+    c[0] + c[1]
+}
+
+/// Combines four 8-lane accumulators as the AVX2 code does.
+#[inline]
+pub fn combine(a: &[[f32; 8]; 4]) -> f32 {
+    let mut t = [0f32; 8];
+    for l in 0..8 {
+        t[l] = (a[0][l] + a[1][l]) + (a[2][l] + a[3][l]);
+    }
+    reduce8(t)
+}
+
+/// Inner product.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [[0f32; 8]; 4];
+    let n = a.len();
+    let n32 = n / 32 * 32;
+    let n8 = n / 8 * 8;
+    for j in (0..n32).step_by(32) {
+        for (k, ak) in acc.iter_mut().enumerate() {
+            for l in 0..8 {
+                ak[l] += a[j + 8 * k + l] * b[j + 8 * k + l];
+            }
+        }
+    }
+    for j in (n32..n8).step_by(8) {
+        for l in 0..8 {
+            acc[0][l] += a[j + l] * b[j + l];
+        }
+    }
+    let mut s = combine(&acc);
+    for j in n8..n {
+        s += a[j] * b[j];
+    }
+    s
+}
+
+/// See [`super::scan_u8`].
+pub fn scan_u8(w: &[f32], codes: &[u8], stride: usize, out: &mut [f32]) {
+    let d = w.len();
+    let n32 = d / 32 * 32;
+    let n8 = d / 8 * 8;
+    for (i, o) in out.iter_mut().enumerate() {
+        let c = &codes[i * stride..i * stride + d];
+        let mut acc = [[0f32; 8]; 4];
+        for j in (0..n32).step_by(32) {
+            for (k, ak) in acc.iter_mut().enumerate() {
+                for l in 0..8 {
+                    ak[l] += w[j + 8 * k + l] * c[j + 8 * k + l] as f32;
+                }
+            }
+        }
+        for j in (n32..n8).step_by(8) {
+            for l in 0..8 {
+                acc[0][l] += w[j + l] * c[j + l] as f32;
+            }
+        }
+        let mut s = combine(&acc);
+        for j in n8..d {
+            s += w[j] * c[j] as f32;
+        }
+        *o = s;
+    }
+}
+
+/// See [`super::scan_u4`]. Lanes of accumulator 0 take the low nibbles
+/// of bytes `8t..8t+8` (even dims), accumulator 1 their high nibbles;
+/// accumulators 2 and 3 the next 8 bytes, 32 dims per step.
+pub fn scan_u4(w: &[f32], codes: &[u8], stride: usize, out: &mut [f32]) {
+    let d = w.len();
+    let n32 = d / 32 * 32;
+    let n16 = d / 16 * 16;
+    for (i, o) in out.iter_mut().enumerate() {
+        let c = &codes[i * stride..];
+        let mut acc = [[0f32; 8]; 4];
+        let step = |acc: &mut [[f32; 8]; 4], j: usize, a: usize| {
+            let b = &c[j / 2..j / 2 + 8];
+            for l in 0..8 {
+                acc[a][l] += w[j + 2 * l] * (b[l] & 15) as f32;
+                acc[a + 1][l] += w[j + 2 * l + 1] * (b[l] >> 4) as f32;
+            }
+        };
+        for j in (0..n32).step_by(32) {
+            step(&mut acc, j, 0);
+            step(&mut acc, j + 16, 2);
+        }
+        for j in (n32..n16).step_by(16) {
+            step(&mut acc, j, 0);
+        }
+        let mut s = combine(&acc);
+        for j in n16..d {
+            let b = c[j / 2];
+            let v = if j % 2 == 0 { b & 15 } else { b >> 4 };
+            s += w[j] * v as f32;
+        }
+        *o = s;
+    }
+}
+
+/// See [`super::scan_adc`].
+pub fn scan_adc(
+    lut: &[f32],
+    nbytes: usize,
+    planes: usize,
+    codes: &[u8],
+    stride: usize,
+    out: &mut [f32],
+) {
+    for (i, o) in out.iter_mut().enumerate() {
+        let c = &codes[i * stride..];
+        let mut total = 0f32;
+        let mut scale = 1f32;
+        for p in 0..planes {
+            let cp = &c[p * nbytes..(p + 1) * nbytes];
+            let mut s = 0f32;
+            for (m, &b) in cp.iter().enumerate() {
+                s += lut[m * 256 + b as usize];
+            }
+            total += scale * s;
+            scale *= 2.0;
+        }
+        *o = total;
+    }
+}
+
+/// See [`super::hamming`].
+pub fn hamming(q: &[u8], codes: &[u8], stride: usize, out: &mut [u32]) {
+    let nb = q.len();
+    for (i, o) in out.iter_mut().enumerate() {
+        let c = &codes[i * stride..i * stride + nb];
+        *o = q.iter().zip(c).map(|(a, b)| (a ^ b).count_ones()).sum();
+    }
+}

@@ -1,0 +1,288 @@
+//! Codec round trips, file formats (golden v1 file, corrupt and truncated
+//! files), and bad input.
+
+use std::path::PathBuf;
+
+use ryot_compress::container;
+use ryot_compress::index::{load_codec, save_codec};
+use ryot_compress::rng::Rng;
+use ryot_compress::search::exact_search;
+use ryot_compress::{Error, Index, Matrix, Pipeline, TierKind, TrainOptions};
+
+const SPECS: [&str; 14] = [
+    "f32",
+    "f16",
+    "int8",
+    "int4",
+    "bin",
+    "itq>bin",
+    "rot>bin",
+    "pq:8x8",
+    "pq:8x4",
+    "opq:4>pq:4x8",
+    "rabitq:1",
+    "pca:16>rabitq:3",
+    "mrl:24>int8",
+    "sparse:8",
+];
+
+fn data(rows: usize, dim: usize, seed: u64) -> Matrix {
+    let mut rng = Rng::new(seed);
+    let mut m = Matrix::zeros(rows, dim);
+    for r in 0..rows {
+        let row = m.row_mut(r);
+        // Decaying spectrum, unit norm, like real embeddings.
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = rng.normal() / (1.0 + j as f32 / 8.0);
+        }
+        let n = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|v| *v /= n);
+    }
+    m
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d =
+        std::env::temp_dir().join(format!("ryc-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn opts() -> TrainOptions {
+    TrainOptions { seed: 1, kmeans_iters: 8, opq_iters: 3, itq_iters: 10 }
+}
+
+#[test]
+fn every_codec_round_trips_through_its_file() {
+    let x = data(400, 32, 1);
+    let q = data(5, 32, 2);
+    for spec in SPECS {
+        let p = Pipeline::train(spec, &x, opts()).unwrap();
+        let codes = p.encode(&x).unwrap();
+        assert_eq!(codes.len(), x.rows * p.code_bytes(), "{spec}");
+        let path = tmp(&format!("{}.ryc", spec.replace(['>', ':'], "_")));
+        save_codec(&p, &path).unwrap();
+        let back = load_codec(&path).unwrap();
+        assert_eq!(back.spec(), p.spec());
+        assert_eq!(back.encode(&x).unwrap(), codes, "{spec}: same codes");
+        let a = p.search(&codes, &q, 5).unwrap();
+        let b = back.search(&codes, &q, 5).unwrap();
+        assert_eq!(a, b, "{spec}: same hits");
+    }
+}
+
+#[test]
+fn decode_is_close_for_fine_codecs() {
+    let x = data(300, 32, 3);
+    for (spec, tol) in [("f32", 0.0), ("f16", 1e-3), ("int8", 0.05)] {
+        let p = Pipeline::train(spec, &x, opts()).unwrap();
+        let codes = p.encode(&x).unwrap();
+        let cb = p.code_bytes();
+        let mut out = vec![0f32; 32];
+        for i in 0..x.rows {
+            p.codec.decode(&codes[i * cb..(i + 1) * cb], &mut out);
+            let err: f32 = out
+                .iter()
+                .zip(x.row(i))
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f32>()
+                .sqrt();
+            assert!(err <= tol, "{spec}: row {i} error {err}");
+        }
+    }
+}
+
+#[test]
+fn codes_only_search_beats_chance_and_ranks_well() {
+    // Every codec's top-10 must overlap the exact top-10 at least four
+    // times the 10/400 chance level (32-bit sign codes are the weakest);
+    // f32 must be exact.
+    let x = data(400, 32, 4);
+    let q = data(20, 32, 5);
+    let (truth, _) = exact_search(&x, &q, 10).unwrap();
+    for spec in SPECS {
+        let p = Pipeline::train(spec, &x, opts()).unwrap();
+        let codes = p.encode(&x).unwrap();
+        let hits = p.search(&codes, &q, 10).unwrap();
+        let found: Vec<u32> =
+            hits.iter().flat_map(|h| h.iter().map(|x| x.0)).collect();
+        let truth_i: Vec<i32> = truth.iter().map(|&v| v as i32).collect();
+        let r = ryot_compress::search::recall_at(&found, 10, &truth_i, 10, 10);
+        let floor = if spec == "f32" { 1.0 } else { 0.1 };
+        assert!(r >= floor, "{spec}: recall {r}");
+    }
+}
+
+fn small_index() -> Index {
+    let x = data(64, 16, 9);
+    let p = Pipeline::train("pq:4x4", &x, opts()).unwrap();
+    let mut idx = Index::new(p, TierKind::F32);
+    let ids: Vec<u64> = (0..64).map(|i| 1_000_000_007 * i + 3).collect();
+    idx.add(&ids[..40], &x.head(40)).unwrap();
+    let tail: Vec<usize> = (40..64).collect();
+    idx.add(&ids[40..], &x.select(&tail)).unwrap();
+    idx
+}
+
+#[test]
+fn golden_v1_index_file() {
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/v1-small.ryi");
+    let fresh = small_index().to_bytes();
+    if std::env::var_os("RYOT_BLESS").is_some() {
+        std::fs::write(&golden, &fresh).unwrap();
+    }
+    let bytes = std::fs::read(&golden).expect("golden file (RYOT_BLESS=1)");
+    assert_eq!(bytes, fresh, "format v1 bytes changed");
+    let idx = Index::from_bytes(&bytes).unwrap();
+    assert_eq!(idx.len(), 64);
+    let q = data(3, 16, 10);
+    let a = idx.search(&q, 5, Some(20)).unwrap();
+    let b = small_index().search(&q, 5, Some(20)).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn index_add_search_reload_and_rescore() {
+    let x = data(500, 32, 11);
+    let q = data(10, 32, 12);
+    let p = Pipeline::train("pq:8x4", &x, opts()).unwrap();
+    for tier in [TierKind::F32, TierKind::Int8] {
+        let p = Pipeline::train("pq:8x4", &x, opts()).unwrap();
+        let mut idx = Index::new(p, tier);
+        let ids: Vec<u64> = (0..500).map(|i| 7 * i + 100).collect();
+        idx.add(&ids[..300], &x.head(300)).unwrap();
+        let path = tmp(&format!("idx-{tier:?}.ryi"));
+        idx.save(&path).unwrap();
+        for mmap in [false, true] {
+            let mut back = Index::open(&path, mmap).unwrap();
+            assert_eq!(back.len(), 300);
+            let rest: Vec<usize> = (300..500).collect();
+            back.add(&ids[300..], &x.select(&rest)).unwrap();
+            // Rescored f32 search with all candidates is exact search.
+            let hits = back.search(&q, 10, Some(500)).unwrap();
+            let (truth, _) = exact_search(&x, &q, 10).unwrap();
+            let mut agree = 0;
+            for (h, t) in hits.iter().zip(truth.chunks(10)) {
+                for hit in h {
+                    let row = (hit.id - 100) / 7;
+                    agree += t.contains(&(row as u32)) as usize;
+                }
+            }
+            let need = if tier == TierKind::F32 { 100 } else { 90 };
+            assert!(agree >= need, "{tier:?} mmap={mmap}: {agree}/100");
+            assert!(matches!(
+                back.add(&[100], &x.head(1)),
+                Err(Error::Invalid(_))
+            ));
+            back.save(&path).unwrap();
+            assert_eq!(Index::open(&path, false).unwrap().len(), 500);
+            idx.save(&path).unwrap();
+        }
+    }
+    let idx = Index::new(p, TierKind::None);
+    assert!(matches!(idx.search(&q, 1, None), Err(Error::Empty(_))));
+}
+
+#[test]
+fn corrupt_truncated_and_wrong_version_files() {
+    let bytes = small_index().to_bytes();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (bytes[..bytes.len() - 1].to_vec(), "truncated"),
+        (bytes[..30].to_vec(), "truncated"),
+        (Vec::new(), "truncated"),
+        (
+            {
+                let mut b = bytes.clone();
+                b[200] ^= 1;
+                b
+            },
+            "corrupt",
+        ),
+        (
+            {
+                let mut b = bytes.clone();
+                b[0] = b'X';
+                b
+            },
+            "corrupt",
+        ),
+        (
+            {
+                let mut b = bytes.clone();
+                b[8] = 9;
+                b
+            },
+            "version",
+        ),
+        (
+            {
+                let mut b = bytes.clone();
+                b.push(0);
+                b
+            },
+            "corrupt",
+        ),
+    ];
+    for (b, want) in cases {
+        let e = Index::from_bytes(&b).unwrap_err();
+        let ok = match want {
+            "truncated" => matches!(e, Error::Truncated(_)),
+            "corrupt" => matches!(e, Error::Corrupt(_)),
+            _ => matches!(e, Error::Version { found: 9, supported: 1 }),
+        };
+        assert!(ok, "{want}: got {e}");
+    }
+    // A payload that passes the checksum but is cut short inside.
+    let payload = &bytes[container::HEADER..bytes.len() - 10];
+    let rebuilt = container::build(container::Kind::Index, payload);
+    assert!(matches!(Index::from_bytes(&rebuilt), Err(Error::Truncated(_))));
+    // A codec file is not an index file.
+    let p = tmp("c.ryc");
+    save_codec(&Pipeline::train("int8", &data(10, 4, 1), opts()).unwrap(), &p)
+        .unwrap();
+    assert!(matches!(Index::open(&p, false), Err(Error::Corrupt(_))));
+    assert!(matches!(load_codec(tmp("missing.ryc")), Err(Error::Io { .. })));
+}
+
+#[test]
+fn bad_input_gives_typed_errors() {
+    let x = data(50, 8, 1);
+    let p = Pipeline::train("int8", &x, opts()).unwrap();
+    assert!(matches!(p.encode(&data(3, 9, 1)), Err(Error::Shape(_))));
+    let mut nan = data(3, 8, 1);
+    nan.data[10] = f32::NAN;
+    assert!(matches!(p.encode(&nan), Err(Error::NonFinite { row: 1, col: 2 })));
+    let mut inf = data(3, 8, 1);
+    inf.data[0] = f32::INFINITY;
+    assert!(matches!(
+        Pipeline::train("int8", &inf, opts()),
+        Err(Error::NonFinite { .. })
+    ));
+    assert!(matches!(
+        Pipeline::train("int8", &Matrix::zeros(0, 8), opts()),
+        Err(Error::Empty(_))
+    ));
+    let codes = p.encode(&x).unwrap();
+    assert!(matches!(p.search(&codes, &x, 51), Err(Error::Invalid(_))));
+    assert!(matches!(p.search(&codes, &x, 0), Err(Error::Invalid(_))));
+    assert!(matches!(p.search(&[], &x, 1), Err(Error::Empty(_))));
+    assert!(matches!(
+        Pipeline::train("pq:3x8", &x, opts()),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        Pipeline::train("pca:9>int8", &x, opts()),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        Pipeline::train("pca:4>frob", &x, opts()),
+        Err(Error::Spec { .. })
+    ));
+    let mut idx = Index::new(p, TierKind::None);
+    assert!(matches!(idx.add(&[1, 1], &x.head(2)), Err(Error::Invalid(_))));
+    assert!(matches!(idx.add(&[1], &x.head(2)), Err(Error::Shape(_))));
+    idx.add(&[5, 6], &x.head(2)).unwrap();
+    assert!(matches!(idx.search(&x, 1, Some(2)), Err(Error::Invalid(_))));
+    assert!(matches!(idx.search(&x, 3, None), Err(Error::Invalid(_))));
+}
