@@ -9,9 +9,7 @@ use ryot_gguf::Gguf;
 use serde_json::Value;
 
 fn shared_dir() -> PathBuf {
-    std::env::var_os("RYOT_SHARED").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-    })
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn template(t: &Value) -> ChatTemplate {

@@ -59,10 +59,7 @@ fn find_peer(a: &InferenceArgs) -> Option<PathBuf> {
 }
 
 fn shared_models() -> PathBuf {
-    std::env::var_os("RYOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared"))
-        .join("models")
+    ryot_paths::shared_dir().join("models")
 }
 
 pub fn run(a: InferenceArgs) -> anyhow::Result<()> {

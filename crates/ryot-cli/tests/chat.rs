@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 fn shared() -> PathBuf {
-    std::env::var_os("RYOT_SHARED").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-    })
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn chat(model: &str, input: &str, extra: &[&str]) -> std::process::Output {

@@ -10,13 +10,7 @@ fn ryot() -> Command {
 }
 
 fn shared() -> PathBuf {
-    let dir = std::env::var_os("RYOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-        });
-    assert!(dir.join("models").is_dir(), "shared data not found");
-    dir
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn stories() -> PathBuf {

@@ -10,14 +10,8 @@ fn ryot() -> Command {
 }
 
 fn tokenizer_dir() -> PathBuf {
-    let dir = std::env::var_os("RYOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-        })
-        .join("golden/tokenizer");
-    assert!(dir.is_dir(), "shared data not found at {}", dir.display());
-    dir
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
+        .join("golden/tokenizer")
 }
 
 /// The golden record of `text` for vocab `name`.

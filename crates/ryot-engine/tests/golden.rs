@@ -11,17 +11,7 @@ use ryot_tokenizer::Tokenizer;
 use serde_json::Value;
 
 fn shared() -> PathBuf {
-    let dir = std::env::var_os("RYOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-        });
-    assert!(
-        dir.join("golden/models").is_dir(),
-        "shared reference data not found at {} (set RYOT_SHARED)",
-        dir.display()
-    );
-    dir
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn goldens() -> Vec<(String, Value)> {

@@ -11,12 +11,8 @@ use std::thread;
 use ryot_hub::{HubError, HubFile, download, part_path, sha256_file};
 
 fn shared_model() -> PathBuf {
-    let dir = std::env::var_os("RYOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-        });
-    dir.join("models/stories260K-q4_0.gguf")
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
+        .join("models/stories260K-q4_0.gguf")
 }
 
 #[derive(Clone, Copy)]

@@ -70,14 +70,7 @@ pub struct TuneFile {
     pub measurements: serde_json::Value,
 }
 
-/// The directory Ryot keeps caches in: `$RYOT_HOME` or `~/.cache/ryot`.
-pub fn ryot_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("RYOT_HOME") {
-        return PathBuf::from(h);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    home.join(".cache").join("ryot")
-}
+pub use ryot_paths::ryot_home;
 
 /// Where this CPU's tuning file is read from and written to.
 pub fn tune_path() -> PathBuf {

@@ -5,17 +5,7 @@ use std::path::PathBuf;
 
 /// The shared reference folder: `$RYOT_SHARED` or `<workspace>/../shared`.
 pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("RYOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-        });
-    assert!(
-        dir.join("data/minilm-wordnet").is_dir(),
-        "shared reference data not found at {} (set RYOT_SHARED)",
-        dir.display()
-    );
-    dir
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The all-MiniLM-L6-v2 folder: `$RYOT_MINILM`, else the pulled copy in

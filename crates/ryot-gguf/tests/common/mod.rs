@@ -6,17 +6,7 @@ use std::path::PathBuf;
 
 /// The shared reference folder: `$RYOT_SHARED` or `<workspace>/../shared`.
 pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("RYOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-        });
-    assert!(
-        dir.join("models").is_dir(),
-        "shared reference data not found at {} (set RYOT_SHARED)",
-        dir.display()
-    );
-    dir
+    ryot_paths::shared_dir_for(env!("CARGO_MANIFEST_DIR"))
 }
 
 pub fn string(s: &[u8]) -> Vec<u8> {
