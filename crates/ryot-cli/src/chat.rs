@@ -123,6 +123,9 @@ pub fn run(a: ChatArgs) -> anyhow::Result<()> {
         history.push(Message::new("user", line));
         let text = template.render(&history, true)?;
         let ids = tok.encode(&text, true, true);
+        if ids.is_empty() {
+            bail!("the chat template rendered an empty prompt");
+        }
         if ids.len() + 1 >= n_ctx {
             history.pop();
             bail!(
