@@ -19,6 +19,20 @@ fn read_f32(path: &PathBuf) -> Vec<f32> {
         .collect()
 }
 
+/// A golden prompt's token ids and llama.cpp's last-position logits.
+fn prompt_case(sh: &std::path::Path, p: &Value) -> (Vec<u32>, Vec<f32>) {
+    let ids = p["prompt_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let logits = read_f32(
+        &sh.join("golden/models").join(p["last_logits_file"].as_str().unwrap()),
+    );
+    (ids, logits)
+}
+
 fn argmax(v: &[f32]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
@@ -60,16 +74,7 @@ fn check_model(stem: &str, opts: LoadOptions, threads: usize) -> Report {
     let mut max_diff = 0.0f32;
     for p in gold["prompts"].as_array().unwrap() {
         let name = p["name"].as_str().unwrap();
-        let ids: Vec<u32> = p["prompt_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        let want = read_f32(
-            &sh.join("golden/models")
-                .join(p["last_logits_file"].as_str().unwrap()),
-        );
+        let (ids, want) = prompt_case(&sh, p);
         let mut cache = model.new_cache(512, KvType::F16).unwrap();
         let got = model.forward(&ids, &mut cache, Logits::Last).unwrap();
         assert_eq!(got.len(), want.len(), "{stem}/{name}: vocab size");
@@ -216,16 +221,7 @@ fn int8_kv_cache_stays_within_tolerance() {
     .unwrap();
     let model = Model::load(&g, LoadOptions::default(), 2).unwrap();
     for p in gold["prompts"].as_array().unwrap() {
-        let ids: Vec<u32> = p["prompt_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        let want = read_f32(
-            &sh.join("golden/models")
-                .join(p["last_logits_file"].as_str().unwrap()),
-        );
+        let (ids, want) = prompt_case(&sh, p);
         let mut cache = model.new_cache(512, KvType::Q8).unwrap();
         let got = model.forward(&ids, &mut cache, Logits::Last).unwrap();
         let err: f64 = got
