@@ -2,7 +2,7 @@
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
-use ryot_pool::{ThreadPool, split_range};
+use ryot_pool::ThreadPool;
 
 use crate::attn::{HeadJob, KvRows, Q8_BLOCK, attend, round_f16};
 use crate::error::{ModelError, Result};
@@ -223,7 +223,9 @@ pub(crate) fn attention(
     let work = |i: usize, nt: usize| {
         let d = s.head_dim;
         let mut qh = vec![0.0f32; d];
-        for u in split_range(units, nt, i, 1) {
+        // Strided, not contiguous: later tokens attend over more
+        // positions, so contiguous ranges would load one worker most.
+        for u in (i..units).step_by(nt) {
             let (t, h) = (u / s.n_head, u % s.n_head);
             qh.copy_from_slice(&q[t * q_dim + h * d..t * q_dim + (h + 1) * d]);
             if f16_acc {
@@ -239,8 +241,8 @@ pub(crate) fn attention(
                 scale,
                 f16_acc,
             };
-            // SAFETY: unit `u` owns `out[t*q_dim + h*d ..][..d]`; units are
-            // split into disjoint ranges, so no two workers write the same
+            // SAFETY: unit `u` owns `out[t*q_dim + h*d ..][..d]`; each unit
+            // goes to exactly one worker (u = i mod nt), so no two workers write the same
             // element, and `out` (checked long enough above) outlives
             // `pool.run`.
             let dst = unsafe {

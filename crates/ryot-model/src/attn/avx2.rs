@@ -1,9 +1,21 @@
 //! AVX2 + FMA + F16C variant of [`super::attend`], bit-identical to the
 //! scalar one.
+//!
+//! Keys are taken [`KEYS`] at a time: their 8 dot products run as 8
+//! independent fused multiply-add chains (each in the scalar twin's lane
+//! order) and are reduced together by a transpose that adds in exactly
+//! [`super::reduce8`]'s tree. The online-softmax factors of the block are
+//! then found key by key, and the value accumulator, held in registers
+//! 64 values at a time, takes the block's updates in key order. Every
+//! accumulator element therefore sees the scalar twin's operations in the
+//! scalar twin's order; only independent work is interleaved.
 
 use std::arch::x86_64::*;
 
-use super::{HeadJob, KvRows, reduce8};
+use super::{HeadJob, KvRows, Q8_BLOCK, reduce8};
+
+/// Keys per block.
+const KEYS: usize = 8;
 
 /// Whether this CPU runs this variant.
 pub(super) fn is_available() -> bool {
@@ -12,37 +24,146 @@ pub(super) fn is_available() -> bool {
         && is_x86_feature_detected!("f16c")
 }
 
-/// Loads 8 cached values at `p` as f32.
-///
-/// # Safety
-/// `p` must point to 8 readable values of the row type; F16C available.
-#[inline(always)]
-unsafe fn load8(rows: KvRows<'_>, at: usize) -> __m256 {
-    match rows {
-        // SAFETY: the caller guarantees `at + 8` is in bounds.
-        KvRows::F16(x) => unsafe {
-            _mm256_cvtph_ps(_mm_loadu_si128(x.as_ptr().add(at).cast()))
-        },
-        // SAFETY: as above.
-        KvRows::F32(x) => unsafe { _mm256_loadu_ps(x.as_ptr().add(at)) },
-        KvRows::Q8 { .. } => {
-            let v: [f32; 8] = std::array::from_fn(|i| rows.get(at + i));
-            // SAFETY: `v` holds 8 f32.
-            unsafe { _mm256_loadu_ps(v.as_ptr()) }
-        }
-    }
+/// A cache row type, so each kernel is compiled for one type (no
+/// per-load dispatch).
+trait Rows: Copy {
+    /// The value at flat index `at` (as [`KvRows::get`]).
+    fn get(self, at: usize) -> f32;
+
+    /// Loads 8 values at `at` as f32. For an int8 cache, `at` must be a
+    /// multiple of 8 (then the 8 values share one scale).
+    ///
+    /// # Safety
+    /// `at + 8` must be in bounds; AVX2 and F16C available.
+    unsafe fn load8(self, at: usize) -> __m256;
+
+    /// Whether `load8` needs `at % 8 == 0`.
+    const ALIGNED: bool;
 }
 
-#[inline(always)]
-fn get(rows: KvRows<'_>, at: usize) -> f32 {
-    rows.get(at)
+impl Rows for &[half::f16] {
+    #[inline(always)]
+    fn get(self, at: usize) -> f32 {
+        self[at].to_f32()
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn load8(self, at: usize) -> __m256 {
+        debug_assert!(at + 8 <= self.len());
+        // SAFETY: the caller guarantees `at + 8` is in bounds.
+        _mm256_cvtph_ps(unsafe {
+            _mm_loadu_si128(self.as_ptr().add(at).cast())
+        })
+    }
+
+    const ALIGNED: bool = false;
+}
+
+impl Rows for &[f32] {
+    #[inline(always)]
+    fn get(self, at: usize) -> f32 {
+        self[at]
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn load8(self, at: usize) -> __m256 {
+        debug_assert!(at + 8 <= self.len());
+        // SAFETY: the caller guarantees `at + 8` is in bounds.
+        unsafe { _mm256_loadu_ps(self.as_ptr().add(at)) }
+    }
+
+    const ALIGNED: bool = false;
+}
+
+/// An int8 cache's rows.
+#[derive(Clone, Copy)]
+struct Q8Rows<'a> {
+    q: &'a [i8],
+    d: &'a [f32],
+    kv_dim: usize,
+}
+
+impl Rows for Q8Rows<'_> {
+    #[inline(always)]
+    fn get(self, at: usize) -> f32 {
+        KvRows::Q8 { q: self.q, d: self.d, kv_dim: self.kv_dim }.get(at)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn load8(self, at: usize) -> __m256 {
+        debug_assert!(at.is_multiple_of(8) && self.kv_dim.is_multiple_of(8));
+        debug_assert!(at + 8 <= self.q.len());
+        let nb = self.kv_dim.div_ceil(Q8_BLOCK);
+        let (pos, i) = (at / self.kv_dim, at % self.kv_dim);
+        let scale = self.d[pos * nb + i / Q8_BLOCK];
+        // SAFETY: as above; 8 bytes are read. `q as f32 * d` is the
+        // scalar `KvRows::get` (exact conversion, one rounding).
+        let b = unsafe { _mm_loadl_epi64(self.q.as_ptr().add(at).cast()) };
+        let f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+        _mm256_mul_ps(f, _mm256_set1_ps(scale))
+    }
+
+    const ALIGNED: bool = true;
 }
 
 /// Rounds 8 lanes to f16 and back.
-#[inline(always)]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn round8(v: __m256) -> __m256 {
-    // SAFETY: only called from functions enabling F16C.
-    unsafe { _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v)) }
+    _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v))
+}
+
+/// The online-softmax state.
+struct Softmax {
+    max: f32,
+    sum: f32,
+}
+
+impl Softmax {
+    /// Takes score `s`; returns (rescale?, factor for the accumulator,
+    /// weight of this key's value), as the scalar twin computes them.
+    #[inline(always)]
+    fn step(&mut self, s: f32) -> (bool, f32, f32) {
+        let (mut ms, mut vs) = (1.0f32, 1.0f32);
+        let rescale = s > self.max;
+        if rescale {
+            ms = (self.max - s).exp();
+            self.max = s;
+        } else {
+            vs = (s - self.max).exp();
+        }
+        self.sum = self.sum * ms + vs;
+        (rescale, ms, vs)
+    }
+}
+
+/// One head's job with the row type resolved.
+#[derive(Clone, Copy)]
+struct Job<R> {
+    k: R,
+    v: R,
+    stride: usize,
+    off: usize,
+    ctx: usize,
+    d: usize,
+    scale: f32,
+}
+
+impl<R> Job<R> {
+    fn of(job: &HeadJob<'_>, k: R, v: R) -> Self {
+        Job {
+            k,
+            v,
+            stride: job.stride,
+            off: job.off,
+            ctx: job.ctx,
+            d: job.d,
+            scale: job.scale,
+        }
+    }
 }
 
 /// # Safety
@@ -55,78 +176,291 @@ pub(super) unsafe fn attend(
     out: &mut [f32],
 ) -> f32 {
     let d = job.d;
-    let full = d / 8 * 8;
-    let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
     out.iter_mut().for_each(|v| *v = 0.0);
-    let check = |rows: KvRows<'_>| rows.len();
     assert!(
         job.ctx == 0
-            || ((job.ctx - 1) * job.stride + job.off + d <= check(job.k)
-                && (job.ctx - 1) * job.stride + job.off + d <= check(job.v))
+            || ((job.ctx - 1) * job.stride + job.off + d <= job.k.len()
+                && (job.ctx - 1) * job.stride + job.off + d <= job.v.len())
     );
-    for j in 0..job.ctx {
-        let at = j * job.stride + job.off;
-        let mut acc = _mm256_setzero_ps();
-        let mut i = 0;
-        while i < full {
-            // SAFETY: `i + 8 <= d` and the row bound was checked above.
-            let (qv, kv) = unsafe {
-                (_mm256_loadu_ps(q.as_ptr().add(i)), load8(job.k, at + i))
-            };
-            acc = _mm256_fmadd_ps(qv, kv, acc);
-            i += 8;
+    match (job.k, job.v, job.f16_acc) {
+        (KvRows::F16(k), KvRows::F16(v), true) => {
+            // SAFETY: bounds checked above; features by the caller.
+            unsafe { attend_rows::<_, true>(&Job::of(job, k, v), q, out) }
         }
-        let mut lanes = [0.0f32; 8];
-        // SAFETY: `lanes` holds 8 f32.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-        for i in full..d {
-            lanes[i % 8] = q[i].mul_add(get(job.k, at + i), lanes[i % 8]);
+        (KvRows::F16(k), KvRows::F16(v), false) => {
+            // SAFETY: as above.
+            unsafe { attend_rows::<_, false>(&Job::of(job, k, v), q, out) }
         }
-        let s = reduce8(&lanes) * job.scale;
-        let (mut ms, mut vs) = (1.0f32, 1.0f32);
-        let rescale = s > max;
-        if rescale {
-            ms = (max - s).exp();
-            max = s;
+        (KvRows::F32(k), KvRows::F32(v), f) => {
+            // SAFETY: as above.
+            unsafe { rows_acc(&Job::of(job, k, v), f, q, out) }
+        }
+        (
+            KvRows::Q8 { q: kq, d: kd, kv_dim },
+            KvRows::Q8 { q: vq, d: vd, .. },
+            f,
+        ) => {
+            let k = Q8Rows { q: kq, d: kd, kv_dim };
+            let v = Q8Rows { q: vq, d: vd, kv_dim };
+            // SAFETY: as above.
+            unsafe { rows_acc(&Job::of(job, k, v), f, q, out) }
+        }
+        _ => unreachable!("keys and values share one cache type"),
+    }
+}
+
+/// [`attend_rows`] with the accumulator mode picked at run time.
+///
+/// # Safety
+/// As [`attend_rows`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_acc<R: Rows>(
+    job: &Job<R>,
+    f16_acc: bool,
+    q: &[f32],
+    out: &mut [f32],
+) -> f32 {
+    // SAFETY: forwarded.
+    unsafe {
+        if f16_acc {
+            attend_rows::<R, true>(job, q, out)
         } else {
-            vs = (s - max).exp();
+            attend_rows::<R, false>(job, q, out)
         }
-        let (msv, vsv) = (_mm256_set1_ps(ms), _mm256_set1_ps(vs));
-        let mut i = 0;
-        while i < full {
-            // SAFETY: `i + 8 <= d`, rows checked above, `out` has `d`.
-            unsafe {
-                let p = out.as_mut_ptr().add(i);
-                let mut a = _mm256_loadu_ps(p);
-                if rescale {
-                    a = _mm256_mul_ps(a, msv);
-                    if job.f16_acc {
-                        a = round8(a);
-                    }
-                }
-                a = _mm256_fmadd_ps(load8(job.v, at + i), vsv, a);
-                if job.f16_acc {
-                    a = round8(a);
-                }
-                _mm256_storeu_ps(p, a);
+    }
+}
+
+/// The kernel for one row type and accumulator mode (`F16`: round the
+/// accumulator to f16 after every step).
+///
+/// # Safety
+/// As [`attend`]; `out` is zeroed.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn attend_rows<R: Rows, const F16: bool>(
+    job: &Job<R>,
+    q: &[f32],
+    out: &mut [f32],
+) -> f32 {
+    let d = job.d;
+    let mut sm = Softmax { max: f32::NEG_INFINITY, sum: 0.0 };
+    // Whole vectors that never straddle an int8 scale block.
+    let vec_ok = d.is_multiple_of(8)
+        && job.off.is_multiple_of(8)
+        && job.stride.is_multiple_of(8);
+    let mut j = 0;
+    if vec_ok {
+        let mut s = [0.0f32; KEYS];
+        let mut fac = [(false, 1.0f32, 1.0f32); KEYS];
+        while j + KEYS <= job.ctx {
+            // SAFETY: keys j..j+KEYS are < ctx, bounds checked by the
+            // caller.
+            unsafe { dots(job, q, j, &mut s) };
+            for (f, &sk) in fac.iter_mut().zip(&s) {
+                *f = sm.step(sk);
             }
-            i += 8;
+            // SAFETY: as above; `out` holds `d` values.
+            unsafe { update_block::<R, F16>(job, j, &fac, out, vec_ok) };
+            j += KEYS;
         }
+    }
+    for j in j..job.ctx {
+        // SAFETY: key j < ctx, bounds checked by the caller.
+        let s = unsafe { dot1(job, q, j) };
+        let f = sm.step(s);
+        // SAFETY: as above.
+        unsafe {
+            update_block::<R, F16>(
+                job,
+                j,
+                std::slice::from_ref(&f),
+                out,
+                vec_ok,
+            )
+        };
+    }
+    sm.sum
+}
+
+/// The scaled score of key `j`.
+///
+/// # Safety
+/// Key `j` in bounds; AVX2, FMA and F16C available.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn dot1<R: Rows>(job: &Job<R>, q: &[f32], j: usize) -> f32 {
+    let d = job.d;
+    let full = d / 8 * 8;
+    let at = j * job.stride + job.off;
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i < full {
+        // SAFETY: `i + 8 <= d`, the row is in bounds.
+        let (qv, kv) = unsafe {
+            (_mm256_loadu_ps(q.as_ptr().add(i)), load8_any(job.k, at + i))
+        };
+        acc = _mm256_fmadd_ps(qv, kv, acc);
+        i += 8;
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 f32.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    for i in full..d {
+        lanes[i % 8] = q[i].mul_add(job.k.get(at + i), lanes[i % 8]);
+    }
+    reduce8(&lanes) * job.scale
+}
+
+/// [`Rows::load8`] for any `at` (an int8 cache element by element).
+///
+/// # Safety
+/// As [`Rows::load8`], without the alignment condition.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn load8_any<R: Rows>(rows: R, at: usize) -> __m256 {
+    if R::ALIGNED && !at.is_multiple_of(8) {
+        let v: [f32; 8] = std::array::from_fn(|i| rows.get(at + i));
+        // SAFETY: `v` holds 8 f32.
+        unsafe { _mm256_loadu_ps(v.as_ptr()) }
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { rows.load8(at) }
+    }
+}
+
+/// The scaled scores of keys `j..j + KEYS`.
+///
+/// # Safety
+/// Keys in bounds; AVX2, FMA and F16C available; `d`, `off` and `stride`
+/// multiples of 8.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn dots<R: Rows>(
+    job: &Job<R>,
+    q: &[f32],
+    j: usize,
+    s: &mut [f32; KEYS],
+) {
+    let mut acc = [_mm256_setzero_ps(); KEYS];
+    let base = j * job.stride + job.off;
+    let mut i = 0;
+    while i < job.d {
+        // SAFETY: `i + 8 <= d`; the rows are in bounds.
+        let qv = unsafe { _mm256_loadu_ps(q.as_ptr().add(i)) };
+        for (kk, a) in acc.iter_mut().enumerate() {
+            // SAFETY: as above; aligned to 8 (multiples of 8 throughout).
+            let kv = unsafe { job.k.load8(base + kk * job.stride + i) };
+            *a = _mm256_fmadd_ps(qv, kv, *a);
+        }
+        i += 8;
+    }
+    // reduce8 for all 8 keys: lanes i and i+4 first (128-bit halves),
+    // then (r0 + r2) and (r1 + r3), then their sum.
+    let r: [__m256; 4] = std::array::from_fn(|i| {
+        let lo = _mm256_permute2f128_ps::<0x20>(acc[i], acc[i + 4]);
+        let hi = _mm256_permute2f128_ps::<0x31>(acc[i], acc[i + 4]);
+        _mm256_add_ps(lo, hi)
+    });
+    let pair = |a: __m256, b: __m256| {
+        _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b))
+    };
+    let (s01, s23) = (pair(r[0], r[1]), pair(r[2], r[3]));
+    let t = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x44>(s01, s23),
+        _mm256_shuffle_ps::<0xee>(s01, s23),
+    );
+    let t = _mm256_mul_ps(t, _mm256_set1_ps(job.scale));
+    // SAFETY: `s` holds 8 f32.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), t) };
+}
+
+/// Applies the softmax steps `fac` of keys `j..j + fac.len()` to the
+/// accumulator `out` (whole vectors only when `vec_ok`).
+///
+/// # Safety
+/// Keys in bounds; AVX2, FMA and F16C available; `out.len() == d`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn update_block<R: Rows, const F16: bool>(
+    job: &Job<R>,
+    j: usize,
+    fac: &[(bool, f32, f32)],
+    out: &mut [f32],
+    vec_ok: bool,
+) {
+    let d = job.d;
+    let full = if vec_ok || !R::ALIGNED { d / 8 * 8 } else { 0 };
+    let mut i = 0;
+    while i + 64 <= full {
+        // SAFETY: forwarded from the caller; i + 64 <= full <= d.
+        unsafe { update_chunk::<R, F16, 8>(job, j, fac, out, i) };
+        i += 64;
+    }
+    while i < full {
+        // SAFETY: as above; i + 8 <= full.
+        unsafe { update_chunk::<R, F16, 1>(job, j, fac, out, i) };
+        i += 8;
+    }
+    let round = |a: f32| half::f16::from_f32(a).to_f32();
+    for (kk, &(rescale, ms, vs)) in fac.iter().enumerate() {
+        let at = (j + kk) * job.stride + job.off;
         for (i, o) in out.iter_mut().enumerate().skip(full) {
             let mut a = *o;
             if rescale {
                 a *= ms;
-                if job.f16_acc {
-                    a = half::f16::from_f32(a).to_f32();
+                if F16 {
+                    a = round(a);
                 }
             }
-            a = get(job.v, at + i).mul_add(vs, a);
-            if job.f16_acc {
-                a = half::f16::from_f32(a).to_f32();
+            a = job.v.get(at + i).mul_add(vs, a);
+            if F16 {
+                a = round(a);
             }
             *o = a;
         }
-        sum = sum * ms + vs;
     }
-    sum
+}
+
+/// `N` vectors of the accumulator from element `i0`, through every key of
+/// the block, kept in registers.
+///
+/// # Safety
+/// As [`update_block`]; `i0 + 8 * N <= d`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn update_chunk<R: Rows, const F16: bool, const N: usize>(
+    job: &Job<R>,
+    j: usize,
+    fac: &[(bool, f32, f32)],
+    out: &mut [f32],
+    i0: usize,
+) {
+    let p = out[i0..i0 + 8 * N].as_mut_ptr();
+    // SAFETY: `p` points to 8N values of `out`.
+    let mut a: [__m256; N] =
+        std::array::from_fn(|v| unsafe { _mm256_loadu_ps(p.add(8 * v)) });
+    for (kk, &(rescale, ms, vs)) in fac.iter().enumerate() {
+        let at = (j + kk) * job.stride + job.off + i0;
+        let (msv, vsv) = (_mm256_set1_ps(ms), _mm256_set1_ps(vs));
+        if rescale {
+            for av in a.iter_mut() {
+                *av = _mm256_mul_ps(*av, msv);
+                if F16 {
+                    *av = round8(*av);
+                }
+            }
+        }
+        for (v, av) in a.iter_mut().enumerate() {
+            // SAFETY: the row is in bounds (caller); `at` is a multiple
+            // of 8 whenever the rows need it (`vec_ok`).
+            let x = unsafe { job.v.load8(at + 8 * v) };
+            *av = _mm256_fmadd_ps(x, vsv, *av);
+            if F16 {
+                *av = round8(*av);
+            }
+        }
+    }
+    for (v, av) in a.iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(p.add(8 * v), *av) };
+    }
 }

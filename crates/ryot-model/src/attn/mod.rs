@@ -167,7 +167,7 @@ mod tests {
             let (vq, vd) = q8(vf);
             let mut q: Vec<f32> = (0..d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut q);
-            for ctx in [1, 2, 7, 40] {
+            for ctx in [1, 2, 7, 8, 19, 40] {
                 for (k, v, f16_acc) in [
                     (KvRows::F16(&kh), KvRows::F16(&vh), true),
                     (KvRows::F16(&kh), KvRows::F16(&vh), false),
