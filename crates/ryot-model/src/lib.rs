@@ -17,6 +17,7 @@ pub mod error;
 pub mod kv;
 pub mod model;
 pub mod ops;
+mod par;
 pub mod weights;
 
 pub use config::{Arch, FfnAct, ModelConfig, RopeKind};

@@ -9,6 +9,7 @@ use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::kv::{AttnShape, KvCache, KvType, attention};
 use crate::ops::{Rope, gated_act, rms_norm, rms_norm_inplace};
+use crate::par::rows_mut;
 use crate::weights::{LoadOptions, ModelWeights};
 
 /// Which positions' logits a forward pass returns.
@@ -160,7 +161,13 @@ impl Model {
         let c = &self.cfg;
         let l = &self.weights.layers[il];
         let (pool, th) = (&*self.pool, self.threads);
-        rms_norm(&s.x, &l.attn_norm, c.rms_eps, &mut s.xn);
+        let (d, eps) = (c.n_embd, c.rms_eps);
+        let norm = |x: &[f32], w: &[f32], out: &mut [f32]| {
+            rows_mut(pool, th, d, &mut out[..n * d], |r0, o| {
+                rms_norm(&x[r0 * d..r0 * d + o.len()], w, eps, o);
+            });
+        };
+        norm(&s.x, &l.attn_norm, &mut s.xn);
         l.qkv.forward(
             &s.xn,
             n,
@@ -169,15 +176,19 @@ impl Model {
             pool,
             th,
         )?;
-        let half = c.rope_dims / 2;
-        let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
-        for t in 0..n {
-            self.rope.angles(cache.len() + t, &mut cos, &mut sin);
-            let q = &mut s.q[t * c.q_dim()..(t + 1) * c.q_dim()];
-            self.rope.rotate(q, c.head_dim, &cos, &sin);
-            let k = &mut s.k[t * c.kv_dim()..(t + 1) * c.kv_dim()];
-            self.rope.rotate(k, c.head_dim, &cos, &sin);
-        }
+        let pos0 = cache.len();
+        let rope = |x: &mut [f32], width: usize| {
+            rows_mut(pool, th, width, &mut x[..n * width], |r0, rows| {
+                let half = c.rope_dims / 2;
+                let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
+                for (t, row) in rows.chunks_exact_mut(width).enumerate() {
+                    self.rope.angles(pos0 + r0 + t, &mut cos, &mut sin);
+                    self.rope.rotate(row, c.head_dim, &cos, &sin);
+                }
+            });
+        };
+        rope(&mut s.q, c.q_dim());
+        rope(&mut s.k, c.kv_dim());
         cache.store(il, &s.k, &s.v);
         let shape = AttnShape {
             n_head: c.n_head,
@@ -186,11 +197,20 @@ impl Model {
         };
         attention(cache, il, shape, &s.q, n, &mut s.att, pool, th);
         if let Some(w) = &l.attn_sub_norm {
-            rms_norm_inplace(&mut s.att, w, c.rms_eps);
+            let q = c.q_dim();
+            rows_mut(pool, th, q, &mut s.att[..n * q], |_, a| {
+                rms_norm_inplace(a, w, eps);
+            });
         }
         l.wo.forward(&s.att, n, &mut [&mut s.o], &mut s.fused, pool, th)?;
-        s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
-        rms_norm(&s.x, &l.ffn_norm, c.rms_eps, &mut s.xn);
+        let residual = |x: &mut [f32], o: &[f32]| {
+            rows_mut(pool, th, d, &mut x[..n * d], |r0, x| {
+                let o = &o[r0 * d..r0 * d + x.len()];
+                x.iter_mut().zip(o).for_each(|(x, o)| *x += o);
+            });
+        };
+        residual(&mut s.x, &s.o);
+        norm(&s.x, &l.ffn_norm, &mut s.xn);
         l.gate_up.forward(
             &s.xn,
             n,
@@ -199,12 +219,15 @@ impl Model {
             pool,
             th,
         )?;
-        gated_act(c.arch.ffn_act(), &mut s.gate, &s.up);
-        if let Some(w) = &l.ffn_sub_norm {
-            rms_norm_inplace(&mut s.gate, w, c.rms_eps);
-        }
+        let (ff, act) = (c.n_ff, c.arch.ffn_act());
+        rows_mut(pool, th, ff, &mut s.gate[..n * ff], |r0, g| {
+            gated_act(act, g, &s.up[r0 * ff..r0 * ff + g.len()]);
+            if let Some(w) = &l.ffn_sub_norm {
+                rms_norm_inplace(g, w, eps);
+            }
+        });
         l.down.forward(&s.gate, n, &mut [&mut s.o], &mut s.fused, pool, th)?;
-        s.x.iter_mut().zip(&s.o).for_each(|(x, o)| *x += o);
+        residual(&mut s.x, &s.o);
         Ok(())
     }
 }
