@@ -44,7 +44,7 @@ fn quantize_impl(x: &[f32], scale: f32, q: &mut [i8]) -> i32 {
     let n = x.len() / 32 * 32;
     for (xc, qc) in x[..n].chunks_exact(32).zip(q[..n].chunks_exact_mut(32)) {
         let p = xc.as_ptr();
-        let v: [__m256i; 4] = std::array::from_fn(|i| {
+        let v: [__m256i; 4] = crate::arr::build(|i| {
             // SAFETY: xc holds 32 f32s and i < 4.
             let f = unsafe { _mm256_loadu_ps(p.add(8 * i)) };
             _mm256_cvtps_epi32(_mm256_mul_ps(f, s))

@@ -142,20 +142,19 @@ fn tile<W, const P: usize, const T: usize>(
 {
     let k = job.w.cols();
     let nt = (job.x.n() - t0).min(T);
-    let panels: [&[W::Col]; P] = std::array::from_fn(|i| job.w.panel(p0 + i));
+    let panels: [&[W::Col]; P] = crate::arr::build(|i| job.w.panel(p0 + i));
     // Tokens past n repeat the last one (their results are not stored).
-    let xs: [&[f32]; T] =
-        std::array::from_fn(|i| job.x.row(t0 + i.min(nt - 1)));
+    let xs: [&[f32]; T] = crate::arr::build(|i| job.x.row(t0 + i.min(nt - 1)));
     let mut total = [[_mm512_setzero_ps(); T]; P];
     let mut c0 = 0;
     while c0 < k {
         let len = CHUNK.min(k - c0);
         let pc: [&[W::Col]; P] =
-            std::array::from_fn(|i| &panels[i][c0..c0 + len]);
-        let xc: [&[f32]; T] = std::array::from_fn(|i| &xs[i][c0..c0 + len]);
+            crate::arr::build(|i| &panels[i][c0..c0 + len]);
+        let xc: [&[f32]; T] = crate::arr::build(|i| &xs[i][c0..c0 + len]);
         let mut acc = [[_mm512_setzero_ps(); T]; P];
         for c in 0..len {
-            let w: [__m512; P] = std::array::from_fn(|i| {
+            let w: [__m512; P] = crate::arr::build(|i| {
                 // SAFETY: pc[i] was sliced to exactly `len` columns above,
                 // and c < len.
                 unsafe { pc[i].get_unchecked(c) }.load()

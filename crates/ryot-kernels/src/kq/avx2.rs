@@ -104,25 +104,24 @@ fn tile<B: KBlock, const R: usize, const G: usize, const T: usize>(
     const { assert!(R.is_multiple_of(2) && G > 0 && R.is_multiple_of(G)) };
     let nt = (job.a.n() - t0).min(T);
     // Tokens past n repeat the last one (their results are not stored).
-    let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
+    let tok: [usize; T] = crate::arr::build(|i| t0 + i.min(nt - 1));
     let x: [&[[i8; BLOCK]]; T] =
-        std::array::from_fn(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
-    let dx: [&[f32]; T] = std::array::from_fn(|i| job.a.scales(tok[i]));
+        crate::arr::build(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
+    let dx: [&[f32]; T] = crate::arr::build(|i| job.a.scales(tok[i]));
     let mut facc = [[_mm256_setzero_ps(); T]; R];
     for b in 0..job.w.blocks() {
-        let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &x[i][b]);
-        let dxv: [__m256; T] =
-            std::array::from_fn(|i| _mm256_set1_ps(dx[i][b]));
+        let xb: [&[i8; BLOCK]; T] = crate::arr::build(|i| &x[i][b]);
+        let dxv: [__m256; T] = crate::arr::build(|i| _mm256_set1_ps(dx[i][b]));
         for g0 in (0..R).step_by(G) {
-            let rows: [Half<'_>; G] = std::array::from_fn(|i| {
+            let rows: [Half<'_>; G] = crate::arr::build(|i| {
                 (job.w.chunk(p0 + (g0 + i) / 2, b), (g0 + i) % 2)
             });
-            let halves: [Half16Ref<'_>; G] = std::array::from_fn(|i| {
+            let halves: [Half16Ref<'_>; G] = crate::arr::build(|i| {
                 (job.w.halves(p0 + (g0 + i) / 2, b), (g0 + i) % 2)
             });
             match B::KIND {
                 Kind::Q4K => {
-                    let s32: [&[i16]; T] = std::array::from_fn(|i| {
+                    let s32: [&[i16]; T] = crate::arr::build(|i| {
                         &job.a.sums32(tok[i])[8 * b..8 * b + 8]
                     });
                     let (s, m) = q4k_sums::<G, T>(&rows, &xb, &s32);
@@ -141,7 +140,7 @@ fn tile<B: KBlock, const R: usize, const G: usize, const T: usize>(
                     }
                 }
                 Kind::Q6K => {
-                    let bs: [&[i16]; T] = std::array::from_fn(|i| {
+                    let bs: [&[i16]; T] = crate::arr::build(|i| {
                         &job.a.bsums(tok[i])[16 * b..16 * b + 16]
                     });
                     let s = q6k_sums::<G, T>(&rows, &xb, &bs);
@@ -291,7 +290,7 @@ fn q4k_sums<const G: usize, const T: usize>(
 ) -> ([[__m256i; T]; G], [[__m256i; T]; G]) {
     let k0f = _mm256_set1_epi8(0x0f);
     let scales: [[__m256i; 4]; G] =
-        std::array::from_fn(|r| q4k_scales(rows[r].0, rows[r].1));
+        crate::arr::build(|r| q4k_scales(rows[r].0, rows[r].1));
     let mut mins = [[_mm256_setzero_si256(); T]; G];
     for r in 0..G {
         let [_, _, mn03, mn47] = scales[r];
@@ -313,10 +312,10 @@ fn q4k_sums<const G: usize, const T: usize>(
         let mut lo16 = [[_mm256_setzero_si256(); T]; G];
         let mut hi16 = [[_mm256_setzero_si256(); T]; G];
         for u in 0..8 {
-            let al: [__m256i; T] = std::array::from_fn(|ti| {
+            let al: [__m256i; T] = crate::arr::build(|ti| {
                 _mm256_set1_epi32(quad(xb[ti], 16 * c + u))
             });
-            let ah: [__m256i; T] = std::array::from_fn(|ti| {
+            let ah: [__m256i; T] = crate::arr::build(|ti| {
                 _mm256_set1_epi32(quad(xb[ti], 16 * c + 8 + u))
             });
             for r in 0..G {
@@ -358,8 +357,8 @@ fn q6k_sums<const G: usize, const T: usize>(
 ) -> [[__m256i; T]; G] {
     let k3f = _mm256_set1_epi8(0x3f);
     let kc0 = _mm256_set1_epi8(0xc0u8 as i8);
-    let sl: [[__m256i; 4]; G] = std::array::from_fn(|r| {
-        std::array::from_fn(|i| load_half(&rows[r].0[i], rows[r].1))
+    let sl: [[__m256i; 4]; G] = crate::arr::build(|r| {
+        crate::arr::build(|i| load_half(&rows[r].0[i], rows[r].1))
     });
     // sum_j sc_j * bsums[j], the code offset (times 32 below).
     let mut off = [[_mm256_setzero_si256(); T]; G];
@@ -374,8 +373,8 @@ fn q6k_sums<const G: usize, const T: usize>(
         }
     }
     // Each sub-block scale in both i16 of each row's dword, sign-extended.
-    let scl: [[__m256i; 16]; G] = std::array::from_fn(|r| {
-        std::array::from_fn(|j| {
+    let scl: [[__m256i; 16]; G] = crate::arr::build(|r| {
+        crate::arr::build(|j| {
             _mm256_srai_epi16::<8>(shuf(sl[r][j / 4], &REP_HI[j % 4]))
         })
     });
@@ -384,8 +383,8 @@ fn q6k_sums<const G: usize, const T: usize>(
         for qp in 0..4 {
             let mut acc = [[[_mm256_setzero_si256(); 4]; T]; G];
             for q in 2 * qp..2 * qp + 2 {
-                let xv: [[__m256i; 4]; T] = std::array::from_fn(|ti| {
-                    std::array::from_fn(|g| {
+                let xv: [[__m256i; 4]; T] = crate::arr::build(|ti| {
+                    crate::arr::build(|g| {
                         _mm256_set1_epi32(quad(xb[ti], 32 * hh + 8 * g + q))
                     })
                 });
@@ -433,8 +432,8 @@ fn q6k_sums<const G: usize, const T: usize>(
             }
         }
     }
-    std::array::from_fn(|r| {
-        std::array::from_fn(|ti| {
+    crate::arr::build(|r| {
+        crate::arr::build(|ti| {
             _mm256_sub_epi32(s[r][ti], _mm256_slli_epi32::<5>(off[r][ti]))
         })
     })

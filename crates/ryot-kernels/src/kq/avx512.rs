@@ -100,23 +100,22 @@ fn tile<B: KBlock, const P: usize, const G: usize, const T: usize>(
     const { assert!(G > 0 && P.is_multiple_of(G)) };
     let nt = (job.a.n() - t0).min(T);
     // Tokens past n repeat the last one (their results are not stored).
-    let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
+    let tok: [usize; T] = crate::arr::build(|i| t0 + i.min(nt - 1));
     let x: [&[[i8; BLOCK]]; T] =
-        std::array::from_fn(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
-    let dx: [&[f32]; T] = std::array::from_fn(|i| job.a.scales(tok[i]));
+        crate::arr::build(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
+    let dx: [&[f32]; T] = crate::arr::build(|i| job.a.scales(tok[i]));
     let mut facc = [[_mm512_setzero_ps(); T]; P];
     for b in 0..job.w.blocks() {
-        let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &x[i][b]);
-        let dxv: [__m512; T] =
-            std::array::from_fn(|i| _mm512_set1_ps(dx[i][b]));
+        let xb: [&[i8; BLOCK]; T] = crate::arr::build(|i| &x[i][b]);
+        let dxv: [__m512; T] = crate::arr::build(|i| _mm512_set1_ps(dx[i][b]));
         for g0 in (0..P).step_by(G) {
             let chunks: [&[Line]; G] =
-                std::array::from_fn(|i| job.w.chunk(p0 + g0 + i, b));
+                crate::arr::build(|i| job.w.chunk(p0 + g0 + i, b));
             let halves: [&[Half16]; G] =
-                std::array::from_fn(|i| job.w.halves(p0 + g0 + i, b));
+                crate::arr::build(|i| job.w.halves(p0 + g0 + i, b));
             match B::KIND {
                 Kind::Q4K => {
-                    let s32: [&[i16]; T] = std::array::from_fn(|i| {
+                    let s32: [&[i16]; T] = crate::arr::build(|i| {
                         &job.a.sums32(tok[i])[8 * b..8 * b + 8]
                     });
                     let (s, m) = q4k_sums::<G, T>(&chunks, &xb, &s32);
@@ -135,7 +134,7 @@ fn tile<B: KBlock, const P: usize, const G: usize, const T: usize>(
                     }
                 }
                 Kind::Q6K => {
-                    let bs: [&[i16]; T] = std::array::from_fn(|i| {
+                    let bs: [&[i16]; T] = crate::arr::build(|i| {
                         &job.a.bsums(tok[i])[16 * b..16 * b + 16]
                     });
                     let s = q6k_sums::<G, T>(&chunks, &xb, &bs);
@@ -273,7 +272,7 @@ fn q4k_sums<const G: usize, const T: usize>(
 ) -> ([[__m512i; T]; G], [[__m512i; T]; G]) {
     let k0f = _mm512_set1_epi8(0x0f);
     let scales: [[__m512i; 4]; G] =
-        std::array::from_fn(|r| q4k_scales(chunks[r]));
+        crate::arr::build(|r| q4k_scales(chunks[r]));
     let mut mins = [[_mm512_setzero_si512(); T]; G];
     for r in 0..G {
         let [_, _, mn03, mn47] = scales[r];
@@ -295,10 +294,10 @@ fn q4k_sums<const G: usize, const T: usize>(
         let mut lo32 = [[_mm512_setzero_si512(); T]; G];
         let mut hi32 = [[_mm512_setzero_si512(); T]; G];
         for u in 0..8 {
-            let al: [__m512i; T] = std::array::from_fn(|ti| {
+            let al: [__m512i; T] = crate::arr::build(|ti| {
                 _mm512_set1_epi32(quad(xb[ti], 16 * c + u))
             });
-            let ah: [__m512i; T] = std::array::from_fn(|ti| {
+            let ah: [__m512i; T] = crate::arr::build(|ti| {
                 _mm512_set1_epi32(quad(xb[ti], 16 * c + 8 + u))
             });
             for r in 0..G {
@@ -338,7 +337,7 @@ fn q6k_sums<const G: usize, const T: usize>(
     let k3f = _mm512_set1_epi8(0x3f);
     let kc0 = _mm512_set1_epi8(0xc0u8 as i8);
     let sl: [[__m512i; 4]; G] =
-        std::array::from_fn(|r| std::array::from_fn(|i| load(&chunks[r][i])));
+        crate::arr::build(|r| crate::arr::build(|i| load(&chunks[r][i])));
     // sum_j sc_j * bsums[j], the code offset (times 32 below).
     let mut off = [[_mm512_setzero_si512(); T]; G];
     for r in 0..G {
@@ -356,8 +355,8 @@ fn q6k_sums<const G: usize, const T: usize>(
         for sb in 0..2 {
             let mut acc = [[[_mm512_setzero_si512(); 4]; T]; G];
             for q in 4 * sb..4 * sb + 4 {
-                let xv: [[__m512i; 4]; T] = std::array::from_fn(|ti| {
-                    std::array::from_fn(|g| {
+                let xv: [[__m512i; 4]; T] = crate::arr::build(|ti| {
+                    crate::arr::build(|g| {
                         _mm512_set1_epi32(quad(xb[ti], 32 * hh + 8 * g + q))
                     })
                 });
@@ -410,8 +409,8 @@ fn q6k_sums<const G: usize, const T: usize>(
             }
         }
     }
-    std::array::from_fn(|r| {
-        std::array::from_fn(|ti| {
+    crate::arr::build(|r| {
+        crate::arr::build(|ti| {
             _mm512_sub_epi32(s[r][ti], _mm512_slli_epi32::<5>(off[r][ti]))
         })
     })

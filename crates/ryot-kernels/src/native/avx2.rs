@@ -275,7 +275,7 @@ fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
     let data = w.padded();
     let rb = w.row_bytes();
     let rowp: [*const u8; R] =
-        std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
+        crate::arr::build(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
     let act = by_token_ps::<T>(&job.acts.a.scales()[t0..t0 + T]);
     let mut f = _mm256_setzero_ps();
     let pf = Prefetch::new(rowp[0], R * rb, w.blocks());
@@ -285,21 +285,21 @@ fn tq_tile<F: BlockDot, const R: usize, const T: usize>(
         // The tokens' slots of block b are `ACT` bytes apart.
         let a0 = job.acts.perm(b, t0, T).as_ptr();
         let ap: [*const i8; T] =
-            std::array::from_fn(|i| a0.wrapping_add(i * F::ACT));
+            crate::arr::build(|i| a0.wrapping_add(i * F::ACT));
         let bp: [*const u8; R] =
-            std::array::from_fn(|i| rowp[i].wrapping_add(b * F::BYTES));
+            crate::arr::build(|i| rowp[i].wrapping_add(b * F::BYTES));
         // SAFETY: AVX2 is enabled here; `bp[r]` is block b of a row < m,
         // with 64 readable bytes from it (the tensor is followed by 64
         // padding bytes); `ap[t]` is token t's `ACT`-byte slot of block b.
         unsafe { F::dot_rows::<R, T>(&bp, &ap, &mut acc) };
-        let isum = reduce8_i16(std::array::from_fn(|j| acc[j / T][j % T]));
+        let isum = reduce8_i16(crate::arr::build(|j| acc[j / T][j % T]));
         let gs = by_token::<T>(job.acts.gsums(b, t0, T));
         let o = b * F::BYTES + F::BYTES - 2;
         // SAFETY: the last two bytes of block b of a row < m.
-        let dr: [u16; R] = std::array::from_fn(|r| unsafe {
+        let dr: [u16; R] = crate::arr::build(|r| unsafe {
             rowp[r].add(o).cast::<u16>().read_unaligned()
         });
-        let dh: [u16; 8] = std::array::from_fn(|j| dr[j / T]);
+        let dh: [u16; 8] = crate::arr::build(|j| dr[j / T]);
         // SAFETY: `dh` holds 8 u16s.
         let d = unsafe { _mm256_cvtph_ps(_mm_loadu_si128(dh.as_ptr().cast())) };
         let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, gs));
@@ -330,7 +330,7 @@ fn by_token<const T: usize>(v: &[i32]) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn by_token_ps<const T: usize>(v: &[f32]) -> __m256 {
-    let bits: [i32; T] = std::array::from_fn(|t| v[t].to_bits() as i32);
+    let bits: [i32; T] = crate::arr::build(|t| v[t].to_bits() as i32);
     _mm256_castsi256_ps(by_token::<T>(&bits))
 }
 
@@ -349,7 +349,7 @@ fn store<const R: usize, const T: usize>(
     // SAFETY: `lanes` holds 8 f32s.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), f) };
     for t in 0..T {
-        let col: [f32; R] = std::array::from_fn(|r| lanes[r * T + t]);
+        let col: [f32; R] = crate::arr::build(|r| lanes[r * T + t]);
         job.out.write_rows(t0 + t, r0, &col[..nr]);
     }
 }
@@ -397,7 +397,7 @@ fn i2s_tile<const R: usize, const T: usize>(
     let data = w.padded();
     let rb = w.row_bytes();
     let rowp: [*const u8; R] =
-        std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
+        crate::arr::build(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
     let groups = w.blocks();
     let mask = _mm256_set1_epi8(3);
     let ones = _mm256_set1_epi16(1);

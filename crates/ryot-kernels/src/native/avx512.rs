@@ -247,7 +247,7 @@ fn tile<F: Dot, const R: usize, const T: usize>(
     let data = w.padded();
     let rb = w.row_bytes();
     let rowp: [*const u8; R] =
-        std::array::from_fn(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
+        crate::arr::build(|i| data[(r0 + i.min(nr - 1)) * rb..].as_ptr());
     let act = by_token_ps::<T>(&job.acts.a.scales()[t0..t0 + T]);
     // TQ: one step per block. I2_S: one step per two groups.
     let steps = if F::PER_STEP { w.blocks() } else { w.blocks().div_ceil(2) };
@@ -259,7 +259,7 @@ fn tile<F: Dot, const R: usize, const T: usize>(
         // The tokens' slots of step b are `ACT` bytes apart.
         let a0 = job.acts.perm(b, t0, T).as_ptr();
         let ap: [*const i8; T] =
-            std::array::from_fn(|i| a0.wrapping_add(i * F::ACT));
+            crate::arr::build(|i| a0.wrapping_add(i * F::ACT));
         for (p, a) in rowp.iter().zip(acc.iter_mut()) {
             // SAFETY: the features are enabled here; `p + b * BYTES` is
             // step b of a row < m, with 64 readable bytes from it (the
@@ -268,16 +268,16 @@ fn tile<F: Dot, const R: usize, const T: usize>(
             unsafe { F::dot::<T>(p.add(b * F::BYTES), &ap, a) };
         }
         if F::PER_STEP {
-            let flat = std::array::from_fn(|j| acc[j / T][j % T]);
+            let flat = crate::arr::build(|j| acc[j / T][j % T]);
             // SAFETY: AVX-512 F is enabled here.
             let isum = unsafe { F::finish(reduce16(flat)) };
             let gs = by_token::<T>(job.acts.gsums(b, t0, T));
             let o = b * F::BYTES + F::BYTES - 2;
             // SAFETY: the last two bytes of block b of a row < m.
-            let dr: [u16; R] = std::array::from_fn(|r| unsafe {
+            let dr: [u16; R] = crate::arr::build(|r| unsafe {
                 rowp[r].add(o).cast::<u16>().read_unaligned()
             });
-            let dh: [u16; 16] = std::array::from_fn(|j| dr[j / T]);
+            let dh: [u16; 16] = crate::arr::build(|j| dr[j / T]);
             // SAFETY: `dh` holds 16 u16s.
             let d = unsafe {
                 _mm512_cvtph_ps(_mm256_loadu_si256(dh.as_ptr().cast()))
@@ -288,7 +288,7 @@ fn tile<F: Dot, const R: usize, const T: usize>(
         }
     }
     if !F::PER_STEP {
-        let flat = std::array::from_fn(|j| acc[j / T][j % T]);
+        let flat = crate::arr::build(|j| acc[j / T][j % T]);
         // SAFETY: AVX-512 F is enabled here.
         let isum = unsafe { F::finish(reduce16(flat)) };
         let gs = by_token::<T>(job.acts.gsums(0, t0, T));
@@ -300,7 +300,7 @@ fn tile<F: Dot, const R: usize, const T: usize>(
     // SAFETY: `lanes` holds 16 f32s.
     unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), f) };
     for t in 0..T {
-        let col: [f32; R] = std::array::from_fn(|r| lanes[r * T + t]);
+        let col: [f32; R] = crate::arr::build(|r| lanes[r * T + t]);
         job.out.write_rows(t0 + t, r0, &col[..nr]);
     }
 }
@@ -311,7 +311,7 @@ fn tile<F: Dot, const R: usize, const T: usize>(
 #[inline]
 fn by_token<const T: usize>(v: &[i32]) -> __m512i {
     assert_eq!(v.len(), T);
-    let lanes: [i32; 16] = std::array::from_fn(|j| v[j % T]);
+    let lanes: [i32; 16] = crate::arr::build(|j| v[j % T]);
     // SAFETY: `lanes` holds 16 i32s.
     unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
 }
@@ -320,7 +320,7 @@ fn by_token<const T: usize>(v: &[i32]) -> __m512i {
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn by_token_ps<const T: usize>(v: &[f32]) -> __m512 {
-    let bits: [i32; T] = std::array::from_fn(|t| v[t].to_bits() as i32);
+    let bits: [i32; T] = crate::arr::build(|t| v[t].to_bits() as i32);
     _mm512_castsi512_ps(by_token::<T>(&bits))
 }
 
@@ -368,12 +368,12 @@ fn reduce16(v: [__m512i; 16]) -> __m512i {
             _mm512_shuffle_i64x2::<0xEE>(a, b), // a.b2 a.b3 b.b2 b.b3
         )
     };
-    let w: [__m512i; 8] = std::array::from_fn(|i| {
+    let w: [__m512i; 8] = crate::arr::build(|i| {
         let a = if i < 4 { i } else { i + 4 };
         fold(v[a], v[a + 4])
     });
     // B: z_j = [v_j, v_(j+4), v_(j+8), v_(j+12)] as 4-lane partial sums.
-    let z: [__m512i; 4] = std::array::from_fn(|j| {
+    let z: [__m512i; 4] = crate::arr::build(|j| {
         let (a, b) = (w[j], w[j + 4]);
         _mm512_add_epi32(
             _mm512_shuffle_i64x2::<0x88>(a, b), // a.b0 a.b2 b.b0 b.b2

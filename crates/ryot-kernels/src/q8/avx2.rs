@@ -122,23 +122,21 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
 ) {
     let nb = job.w.blocks();
     let nt = (job.a.n() - t0).min(T);
-    let lines: [&[Line]; P] =
-        std::array::from_fn(|i| job.w.panel_lines(p0 + i));
+    let lines: [&[Line]; P] = crate::arr::build(|i| job.w.panel_lines(p0 + i));
     let scales: [&[Scales16]; P] =
-        std::array::from_fn(|i| job.w.panel_scales(p0 + i));
+        crate::arr::build(|i| job.w.panel_scales(p0 + i));
     // Tokens past n repeat the last one (their results are not stored).
-    let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
+    let tok: [usize; T] = crate::arr::build(|i| t0 + i.min(nt - 1));
     let xq: [&[[i8; BLOCK]]; T] =
-        std::array::from_fn(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
-    let dx: [&[f32]; T] = std::array::from_fn(|i| job.a.scales(tok[i]));
-    let xsum: [&[i32]; T] = std::array::from_fn(|i| job.a.sums(tok[i]));
+        crate::arr::build(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
+    let dx: [&[f32]; T] = crate::arr::build(|i| job.a.scales(tok[i]));
+    let xsum: [&[i32]; T] = crate::arr::build(|i| job.a.sums(tok[i]));
     let mut facc = [[[_mm256_setzero_ps(); 2]; T]; P];
     for b in 0..nb {
-        let bl: [&[Line]; P] = std::array::from_fn(|i| {
-            &lines[i][b * B::LINES..(b + 1) * B::LINES]
-        });
-        let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &xq[i][b]);
-        let s: [i32; T] = std::array::from_fn(|i| xsum[i][b]);
+        let bl: [&[Line]; P] =
+            crate::arr::build(|i| &lines[i][b * B::LINES..(b + 1) * B::LINES]);
+        let xb: [&[i8; BLOCK]; T] = crate::arr::build(|i| &xq[i][b]);
+        let s: [i32; T] = crate::arr::build(|i| xsum[i][b]);
         let isum = match B::KIND {
             Kind::Q8_0 => isums_q8_0::<P, T>(&bl, &xb),
             Kind::Q4_0 | Kind::Q4_1 => {
@@ -148,7 +146,7 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
         };
         let sb = b * B::SCALES;
         let dw: [[__m256; 2]; P] =
-            std::array::from_fn(|i| load_scales(&scales[i][sb]));
+            crate::arr::build(|i| load_scales(&scales[i][sb]));
         for ti in 0..T {
             let dxv = _mm256_set1_ps(dx[ti][b]);
             for pi in 0..P {
@@ -162,7 +160,7 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
         if B::SCALES == 2 {
             // Q4_1: + m_w * d_x * sum(code_x), after the block's d term.
             let mw: [[__m256; 2]; P] =
-                std::array::from_fn(|i| load_scales(&scales[i][sb + 1]));
+                crate::arr::build(|i| load_scales(&scales[i][sb + 1]));
             for ti in 0..T {
                 let dxv = _mm256_set1_ps(dx[ti][b]);
                 let f = _mm256_set1_ps(s[ti] as f32);
@@ -419,7 +417,7 @@ fn quantize_impl(x: &[f32], qs: &mut [i8], d: &mut [f16], sums: &mut [i32]) {
         let p = xb.as_ptr();
         // SAFETY: xb holds 32 f32s; 8i + 8 <= 32.
         let v: [__m256; 4] =
-            std::array::from_fn(|i| unsafe { _mm256_loadu_ps(p.add(8 * i)) });
+            crate::arr::build(|i| unsafe { _mm256_loadu_ps(p.add(8 * i)) });
         let mut amax = _mm256_andnot_ps(sign, v[0]);
         for vi in &v[1..] {
             amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, *vi));
@@ -435,7 +433,7 @@ fn quantize_impl(x: &[f32], qs: &mut [i8], d: &mut [f16], sums: &mut [i32]) {
         *db = f16::from_f32(scale);
         let idv = _mm256_set1_ps(id);
         let q: [__m256i; 4] =
-            std::array::from_fn(|i| round_away(_mm256_mul_ps(v[i], idv)));
+            crate::arr::build(|i| round_away(_mm256_mul_ps(v[i], idv)));
         let s = _mm256_add_epi32(
             _mm256_add_epi32(q[0], q[1]),
             _mm256_add_epi32(q[2], q[3]),

@@ -94,23 +94,21 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
 ) {
     let nb = job.w.blocks();
     let nt = (job.a.n() - t0).min(T);
-    let lines: [&[Line]; P] =
-        std::array::from_fn(|i| job.w.panel_lines(p0 + i));
+    let lines: [&[Line]; P] = crate::arr::build(|i| job.w.panel_lines(p0 + i));
     let scales: [&[Scales16]; P] =
-        std::array::from_fn(|i| job.w.panel_scales(p0 + i));
+        crate::arr::build(|i| job.w.panel_scales(p0 + i));
     // Tokens past n repeat the last one (their results are not stored).
-    let tok: [usize; T] = std::array::from_fn(|i| t0 + i.min(nt - 1));
+    let tok: [usize; T] = crate::arr::build(|i| t0 + i.min(nt - 1));
     let xq: [&[[i8; BLOCK]]; T] =
-        std::array::from_fn(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
-    let dx: [&[f32]; T] = std::array::from_fn(|i| job.a.scales(tok[i]));
-    let xsum: [&[i32]; T] = std::array::from_fn(|i| job.a.sums(tok[i]));
+        crate::arr::build(|i| job.a.row(tok[i]).as_chunks::<BLOCK>().0);
+    let dx: [&[f32]; T] = crate::arr::build(|i| job.a.scales(tok[i]));
+    let xsum: [&[i32]; T] = crate::arr::build(|i| job.a.sums(tok[i]));
     let mut facc = [[_mm512_setzero_ps(); T]; P];
     for b in 0..nb {
-        let bl: [&[Line]; P] = std::array::from_fn(|i| {
-            &lines[i][b * B::LINES..(b + 1) * B::LINES]
-        });
-        let xb: [&[i8; BLOCK]; T] = std::array::from_fn(|i| &xq[i][b]);
-        let s: [i32; T] = std::array::from_fn(|i| xsum[i][b]);
+        let bl: [&[Line]; P] =
+            crate::arr::build(|i| &lines[i][b * B::LINES..(b + 1) * B::LINES]);
+        let xb: [&[i8; BLOCK]; T] = crate::arr::build(|i| &xq[i][b]);
+        let s: [i32; T] = crate::arr::build(|i| xsum[i][b]);
         let isum = match B::KIND {
             Kind::Q8_0 => isums_q8_0::<P, T>(&bl, &xb, &s),
             Kind::Q4_0 | Kind::Q4_1 => {
@@ -120,7 +118,7 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
         };
         let sb = b * B::SCALES;
         let dw: [__m512; P] =
-            std::array::from_fn(|i| load_scales(&scales[i][sb]));
+            crate::arr::build(|i| load_scales(&scales[i][sb]));
         for ti in 0..T {
             let dxv = _mm512_set1_ps(dx[ti][b]);
             for pi in 0..P {
@@ -132,7 +130,7 @@ fn tile<B: QBlock, const P: usize, const T: usize>(
         if B::SCALES == 2 {
             // Q4_1: + m_w * d_x * sum(code_x), after the block's d term.
             let mw: [__m512; P] =
-                std::array::from_fn(|i| load_scales(&scales[i][sb + 1]));
+                crate::arr::build(|i| load_scales(&scales[i][sb + 1]));
             for ti in 0..T {
                 let dxv = _mm512_set1_ps(dx[ti][b]);
                 let f = _mm512_set1_ps(s[ti] as f32);

@@ -76,8 +76,8 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
     let groups = job.groups();
     let lpg = w.group_cols() / LINE_COLS;
     let nt = (job.a.n() - t0).min(T);
-    let panels: [&[Line]; P] = std::array::from_fn(|i| w.panel(p0 + i));
-    let q: [&[i8]; T] = std::array::from_fn(|i| job.a.row(t0 + i.min(nt - 1)));
+    let panels: [&[Line]; P] = crate::arr::build(|i| w.panel(p0 + i));
+    let q: [&[i8]; T] = crate::arr::build(|i| job.a.row(t0 + i.min(nt - 1)));
     let mask = _mm256_set1_epi8(3);
     let ones = _mm256_set1_epi16(1);
     let mut facc = [[[_mm256_setzero_ps(); 2]; T]; P];
@@ -99,7 +99,7 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                         _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
                     }
                 }
-                let x: [[__m256i; 2]; P] = std::array::from_fn(|i| {
+                let x: [[__m256i; 2]; P] = crate::arr::build(|i| {
                     let ptr = panels[i][c].0.as_ptr().cast::<__m256i>();
                     // SAFETY: a Line is 64 bytes, 64-byte aligned, so both
                     // 32-byte halves are aligned and in bounds.
@@ -108,7 +108,7 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                     }
                 });
                 for j in 0..4 {
-                    let wj: [[__m256i; 2]; P] = std::array::from_fn(|i| {
+                    let wj: [[__m256i; 2]; P] = crate::arr::build(|i| {
                         [unpack(x[i][0], j, mask), unpack(x[i][1], j, mask)]
                     });
                     for (ti, qt) in q.iter().enumerate() {

@@ -84,10 +84,10 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
     let groups = job.groups();
     let lpg = w.group_cols() / LINE_COLS;
     let nt = (job.a.n() - t0).min(T);
-    let panels: [&[Line]; P] = std::array::from_fn(|i| w.panel(p0 + i));
+    let panels: [&[Line]; P] = crate::arr::build(|i| w.panel(p0 + i));
     // Rows of q for the tile; tokens past n repeat the last one (their
     // results are not stored).
-    let q: [&[i8]; T] = std::array::from_fn(|i| job.a.row(t0 + i.min(nt - 1)));
+    let q: [&[i8]; T] = crate::arr::build(|i| job.a.row(t0 + i.min(nt - 1)));
     let mask = _mm512_set1_epi8(3);
     let mut facc = [[_mm512_setzero_ps(); T]; P];
     for g in 0..groups {
@@ -106,14 +106,14 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                     _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
                 }
             }
-            let x: [__m512i; P] = std::array::from_fn(|i| {
+            let x: [__m512i; P] = crate::arr::build(|i| {
                 // SAFETY: `Line` is 64 bytes and 64-byte aligned; c is a
                 // line index < chunks since g < groups.
                 unsafe { _mm512_load_si512(panels[i][c].0.as_ptr().cast()) }
             });
             for j in 0..4 {
                 let wj: [__m512i; P] =
-                    std::array::from_fn(|i| unpack(x[i], j, mask));
+                    crate::arr::build(|i| unpack(x[i], j, mask));
                 for (ti, qt) in q.iter().enumerate() {
                     let off = c * LINE_COLS + 4 * j;
                     // SAFETY: off + 4 <= k_pad(w) <= qt.len() (activation
