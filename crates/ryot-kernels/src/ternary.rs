@@ -18,9 +18,14 @@ pub const I2S_GROUP: usize = 128;
 /// Element `e` lives in byte `(e / 128) * 32 + e % 32` at shift
 /// `2 * ((e % 128) / 32)`.
 pub fn tq2_0_block_codes(block: &[u8], codes: &mut [u8; TQ_BLOCK]) {
-    for (e, c) in codes.iter_mut().enumerate() {
-        let byte = block[(e / 128) * 32 + e % 32];
-        *c = (byte >> (2 * ((e % 128) / 32))) & 3;
+    let bytes = &block[..64];
+    for (half, out) in codes.as_chunks_mut::<128>().0.iter_mut().enumerate() {
+        let src = &bytes[half * 32..half * 32 + 32];
+        for (j, dst) in out.as_chunks_mut::<32>().0.iter_mut().enumerate() {
+            for (c, &b) in dst.iter_mut().zip(src) {
+                *c = (b >> (2 * j)) & 3;
+            }
+        }
     }
 }
 

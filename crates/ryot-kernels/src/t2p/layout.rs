@@ -63,27 +63,58 @@ pub struct TernaryPanels {
 }
 
 impl TernaryPanels {
-    /// Builds panels from a code function `code(row, col) -> 0..=2` and
-    /// scales. `k_pad` must be a multiple of [`LINE_COLS`] (and of
-    /// [`GROUP_COLS`] for per-group scales).
+    /// Builds panels from a row function `row_codes(row, codes)` that
+    /// fills the `k` codes (0..=2) of a row, and scales. `k_pad` must be a
+    /// multiple of [`LINE_COLS`] (and of [`GROUP_COLS`] for per-group
+    /// scales). Panels are filled in parallel, each by one thread, row by
+    /// row: one line byte takes 4 codes at once.
     fn build(
         m: usize,
         k: usize,
         k_pad: usize,
         scales: Scales,
-        mut code: impl FnMut(usize, usize) -> u8,
+        row_codes: impl Fn(usize, &mut [u8]) + Sync,
     ) -> Self {
         let panels = m.div_ceil(PANEL_ROWS);
         let chunks = k_pad / LINE_COLS;
         let mut lines = vec![Line([0x55; 64]); panels * chunks];
-        for r in 0..m {
-            let (p, pr) = (r / PANEL_ROWS, r % PANEL_ROWS);
-            for col in 0..k {
-                let c = code(r, col) & 3;
-                let (chunk, j, t) = (col / 16, (col % 16) / 4, col % 4);
-                let byte = &mut lines[p * chunks + chunk].0[pr * 4 + t];
-                *byte = (*byte & !(3 << (2 * j))) | (c << (2 * j));
+        let fill = |p0: usize, out: &mut [Line]| {
+            // Padding columns stay code 1 (weight 0).
+            let mut codes = vec![1u8; k_pad];
+            for (pi, panel) in out.chunks_mut(chunks).enumerate() {
+                for pr in 0..PANEL_ROWS {
+                    let r = (p0 + pi) * PANEL_ROWS + pr;
+                    if r >= m {
+                        break;
+                    }
+                    row_codes(r, &mut codes[..k]);
+                    for (line, cc) in
+                        panel.iter_mut().zip(codes.as_chunks::<16>().0)
+                    {
+                        for t in 0..4 {
+                            line.0[pr * 4 + t] = (cc[t] & 3)
+                                | (cc[4 + t] & 3) << 2
+                                | (cc[8 + t] & 3) << 4
+                                | (cc[12 + t] & 3) << 6;
+                        }
+                    }
+                }
             }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(panels.div_ceil(64))
+            .max(1);
+        if threads == 1 || chunks == 0 {
+            fill(0, &mut lines);
+        } else {
+            let per = panels.div_ceil(threads);
+            std::thread::scope(|sc| {
+                for (i, part) in lines.chunks_mut(per * chunks).enumerate() {
+                    let fill = &fill;
+                    sc.spawn(move || fill(i * per, part));
+                }
+            });
         }
         TernaryPanels { m, k, k_pad, lines, scales }
     }
@@ -150,9 +181,12 @@ impl TernaryPanels {
             &bytes[o..o + block_bytes]
         };
         let scale = |r, b| tq_block_scale(block(r, b));
-        let uniform = (0..m).all(|r| {
-            (0..nb).all(|b| scale(r, b).to_bits() == scale(r, 0).to_bits())
-        });
+        // Equal f16 bits <=> equal f32 values' bits (the widening is
+        // injective); compare the stored bytes.
+        let first = &block(0, 0)[block_bytes - 2..];
+        let uniform = bytes
+            .chunks_exact(block_bytes)
+            .all(|b| &b[block_bytes - 2..] == first);
         let panels = m.div_ceil(PANEL_ROWS);
         let scales = if uniform {
             let mut v = vec![0f32; panels * PANEL_ROWS];
@@ -170,14 +204,12 @@ impl TernaryPanels {
             }
             Scales::PerGroup(v)
         };
-        let mut cache = (usize::MAX, [0u8; TQ_BLOCK]);
-        Ok(Self::build(m, k, k, scales, |r, col| {
-            let id = r * nb + col / TQ_BLOCK;
-            if cache.0 != id {
-                decode(block(r, col / TQ_BLOCK), &mut cache.1);
-                cache.0 = id;
+        Ok(Self::build(m, k, k, scales, |r, codes| {
+            for (b, dst) in
+                codes.as_chunks_mut::<TQ_BLOCK>().0.iter_mut().enumerate()
+            {
+                decode(block(r, b), dst);
             }
-            cache.1[col % TQ_BLOCK]
         }))
     }
 
@@ -211,11 +243,13 @@ impl TernaryPanels {
         let mut v = vec![0f32; panels * PANEL_ROWS];
         v[..m].fill(scale);
         let codes = &bytes[..code_bytes];
-        Ok(Self::build(m, k, k, Scales::PerRow(v), |r, col| {
-            // I2_S has no -1/0/+1 for code 3; it reads as 0 (code 1).
-            match i2s_code(codes, r * k + col) {
-                3 => 1,
-                c => c,
+        Ok(Self::build(m, k, k, Scales::PerRow(v), |r, dst| {
+            for (col, c) in dst.iter_mut().enumerate() {
+                // I2_S has no -1/0/+1 for code 3; it reads as 0 (code 1).
+                *c = match i2s_code(codes, r * k + col) {
+                    3 => 1,
+                    c => c,
+                };
             }
         }))
     }
@@ -243,9 +277,11 @@ impl TernaryPanels {
         let mut v = vec![0f32; panels * PANEL_ROWS];
         v[..m].fill(scale);
         let k_pad = k.div_ceil(LINE_COLS) * LINE_COLS;
-        Ok(Self::build(m, k, k_pad, Scales::PerRow(v), |r, col| {
-            ((w[r * k + col] / scale).round_ties_even().clamp(-1.0, 1.0) + 1.0)
-                as u8
+        Ok(Self::build(m, k, k_pad, Scales::PerRow(v), |r, dst| {
+            for (c, &x) in dst.iter_mut().zip(&w[r * k..(r + 1) * k]) {
+                *c = ((x / scale).round_ties_even().clamp(-1.0, 1.0) + 1.0)
+                    as u8;
+            }
         }))
     }
 
