@@ -12,7 +12,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{HeadJob, KvRows, Q8_BLOCK, reduce8};
+use super::{HeadJob, KvRows, Q8_BLOCK, exp_le0, reduce8};
 
 /// Keys per block.
 const KEYS: usize = 8;
@@ -130,10 +130,10 @@ impl Softmax {
         let (mut ms, mut vs) = (1.0f32, 1.0f32);
         let rescale = s > self.max;
         if rescale {
-            ms = (self.max - s).exp();
+            ms = exp_le0(self.max - s);
             self.max = s;
         } else {
-            vs = (s - self.max).exp();
+            vs = exp_le0(s - self.max);
         }
         self.sum = self.sum * ms + vs;
         (rescale, ms, vs)

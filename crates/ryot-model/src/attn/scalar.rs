@@ -1,6 +1,6 @@
 //! The portable reference of [`super::attend`].
 
-use super::{HeadJob, KvRows, reduce8, round_f16};
+use super::{HeadJob, KvRows, exp_le0, reduce8, round_f16};
 
 /// Returns the softmax denominator; `out` holds the unnormalised sum.
 pub(super) fn attend(job: &HeadJob<'_>, q: &[f32], out: &mut [f32]) -> f32 {
@@ -33,14 +33,14 @@ pub(super) fn attend(job: &HeadJob<'_>, q: &[f32], out: &mut [f32]) -> f32 {
         let s = reduce8(&lanes) * job.scale;
         let (mut ms, mut vs) = (1.0f32, 1.0f32);
         if s > max {
-            ms = (max - s).exp();
+            ms = exp_le0(max - s);
             max = s;
             out.iter_mut().for_each(|a| *a *= ms);
             if job.f16_acc {
                 round_f16(out);
             }
         } else {
-            vs = (s - max).exp();
+            vs = exp_le0(s - max);
         }
         read(job.v, j, &mut row);
         out.iter_mut().zip(&row).for_each(|(a, &v)| *a = v.mul_add(vs, *a));
