@@ -200,6 +200,39 @@ impl Gguf {
         self.data_of(t)
     }
 
+    /// Hints that tensor `t`'s bytes will not be read again soon: their
+    /// pages leave this process's resident set (a later read maps them
+    /// again from the file, with the same contents). Loaders call it after
+    /// copying a tensor into their own layout, so that peak memory stays
+    /// near one copy of the model instead of two. A no-op for files held
+    /// in memory and on non-Unix systems; failures are ignored (it is a
+    /// hint).
+    pub fn release(&self, t: &TensorInfo) {
+        #[cfg(unix)]
+        if let Backing::Mmap(m) = &self.backing {
+            const PAGE: usize = 4096;
+            let Ok(bytes) = self.data_of(t) else { return };
+            let start = bytes.as_ptr() as usize - m.as_ptr() as usize;
+            // Whole pages inside the tensor only.
+            let first = start.div_ceil(PAGE) * PAGE;
+            let end = (start + bytes.len()) / PAGE * PAGE;
+            if end > first {
+                // SAFETY: the map is a read-only shared file mapping
+                // (`Mmap::map`), so MADV_DONTNEED only drops this
+                // process's page-table entries: the next read faults the
+                // same file contents back in, and no Rust reference can
+                // observe a change. The range is inside the map.
+                let _ = unsafe {
+                    m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        first,
+                        end - first,
+                    )
+                };
+            }
+        }
+    }
+
     /// The raw bytes of tensor `t` (a value from [`Gguf::tensors`]).
     ///
     /// # Errors

@@ -175,3 +175,24 @@ fn shared_files_match_gguf_py() {
         512
     );
 }
+
+/// Releasing a tensor's pages changes nothing a reader can see: its bytes
+/// (and every other tensor's) read back the same afterwards.
+#[test]
+fn release_keeps_contents() {
+    let shared = common::shared_dir();
+    let path = shared.join("models/stories260K-f32.gguf");
+    if !path.exists() {
+        eprintln!("SKIP: {} not found", path.display());
+        return;
+    }
+    let g = Gguf::open(&path).unwrap();
+    let before: Vec<Vec<u8>> =
+        g.tensors().iter().map(|t| g.data_of(t).unwrap().to_vec()).collect();
+    for t in g.tensors() {
+        g.release(t);
+    }
+    for (t, b) in g.tensors().iter().zip(&before) {
+        assert_eq!(g.data_of(t).unwrap(), &b[..], "{}", t.name());
+    }
+}

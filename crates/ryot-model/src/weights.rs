@@ -247,7 +247,9 @@ impl Loader<'_> {
         let t = self.info(name)?;
         self.check_shape(t, &[k as u64, m as u64])?;
         let ty = self.quant_type(t)?;
-        self.prepare(name, ty, self.g.data_of(t)?, m, k)
+        let w = self.prepare(name, ty, self.g.data_of(t)?, m, k)?;
+        self.g.release(t);
+        Ok(w)
     }
 
     fn prepare(
@@ -302,9 +304,11 @@ impl Loader<'_> {
             for &(base, rows, _) in run.iter() {
                 let t = self.info(&format!("{base}.weight"))?;
                 bytes.extend_from_slice(self.g.data_of(t)?);
+                self.g.release(t);
                 parts.push(self.part(base, rows)?);
             }
             let w = self.prepare(run[0].0, ty, &bytes, m, k)?;
+            drop(bytes);
             groups.push(Linear { w, parts });
             run.clear();
             Ok(())
@@ -358,6 +362,7 @@ impl Loader<'_> {
         }
         let row_bytes = ty.row_bytes(c.n_embd)?;
         let bytes = self.g.data_of(t)?.to_vec();
+        self.g.release(t);
         Ok(Embedding { ty, bytes, row_bytes, n_embd: c.n_embd })
     }
 
