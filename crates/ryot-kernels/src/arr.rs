@@ -13,9 +13,7 @@
 /// # Panics
 /// At compile time if `N == 0` (the first element seeds the array).
 #[inline(always)]
-pub(crate) fn build<T: Copy, const N: usize>(
-    mut f: impl FnMut(usize) -> T,
-) -> [T; N] {
+pub fn build<T: Copy, const N: usize>(mut f: impl FnMut(usize) -> T) -> [T; N] {
     const { assert!(N > 0) };
     let mut out = [f(0); N];
     for (i, o) in out.iter_mut().enumerate().skip(1) {

@@ -15,7 +15,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod act;
-pub(crate) mod arr;
+pub mod arr;
 pub(crate) mod blocks;
 pub mod dense;
 pub mod error;

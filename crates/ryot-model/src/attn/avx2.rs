@@ -4,18 +4,16 @@
 //! Keys are taken [`KEYS`] at a time: their 8 dot products run as 8
 //! independent fused multiply-add chains (each in the scalar twin's lane
 //! order) and are reduced together by a transpose that adds in exactly
-//! [`super::reduce8`]'s tree. The online-softmax factors of the block are
-//! then found key by key, and the value accumulator, held in registers
-//! 64 values at a time, takes the block's updates in key order. Every
-//! accumulator element therefore sees the scalar twin's operations in the
-//! scalar twin's order; only independent work is interleaved.
+//! [`super::reduce8`]'s tree; their 8 exponentials are one [`exp8`]. The
+//! value accumulator, held in registers 64 values at a time, takes the
+//! block's updates in key order, so every accumulator element sees the
+//! scalar twin's operations in the scalar twin's order.
 
 use std::arch::x86_64::*;
 
-use super::{HeadJob, KvRows, Q8_BLOCK, exp_le0, reduce8};
-
-/// Keys per block.
-const KEYS: usize = 8;
+use super::{
+    EXP_C, EXP_MIN, HeadJob, KEYS, KvRows, Q8_BLOCK, exp_poly, reduce8,
+};
 
 /// Whether this CPU runs this variant.
 pub(super) fn is_available() -> bool {
@@ -116,28 +114,29 @@ fn round8(v: __m256) -> __m256 {
     _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v))
 }
 
-/// The online-softmax state.
-struct Softmax {
-    max: f32,
-    sum: f32,
-}
-
-impl Softmax {
-    /// Takes score `s`; returns (rescale?, factor for the accumulator,
-    /// weight of this key's value), as the scalar twin computes them.
-    #[inline(always)]
-    fn step(&mut self, s: f32) -> (bool, f32, f32) {
-        let (mut ms, mut vs) = (1.0f32, 1.0f32);
-        let rescale = s > self.max;
-        if rescale {
-            ms = exp_le0(self.max - s);
-            self.max = s;
-        } else {
-            vs = exp_le0(s - self.max);
-        }
-        self.sum = self.sum * ms + vs;
-        (rescale, ms, vs)
+/// [`super::exp_poly`] on 8 lanes, with the same operations.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn exp8(x: __m256) -> __m256 {
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm256_mul_ps(x, _mm256_set1_ps(EXP_C.log2e)),
+    );
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_C.ln2_hi), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_C.ln2_lo), r);
+    let z = _mm256_mul_ps(r, r);
+    let mut p = _mm256_set1_ps(EXP_C.p[0]);
+    for &c in &EXP_C.p[1..] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
     }
+    let y = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), _mm256_set1_ps(1.0));
+    let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+        _mm256_cvtps_epi32(n),
+        _mm256_set1_epi32(127),
+    ));
+    let v = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    // Lanes below EXP_MIN are +0, as in the scalar function.
+    let keep = _mm256_cmp_ps::<_CMP_NLT_UQ>(x, _mm256_set1_ps(EXP_MIN));
+    _mm256_and_ps(v, keep)
 }
 
 /// One head's job with the row type resolved.
@@ -242,43 +241,56 @@ unsafe fn attend_rows<R: Rows, const F16: bool>(
     out: &mut [f32],
 ) -> f32 {
     let d = job.d;
-    let mut sm = Softmax { max: f32::NEG_INFINITY, sum: 0.0 };
     // Whole vectors that never straddle an int8 scale block.
     let vec_ok = d.is_multiple_of(8)
         && job.off.is_multiple_of(8)
         && job.stride.is_multiple_of(8);
-    let mut j = 0;
-    if vec_ok {
-        let mut s = [0.0f32; KEYS];
-        let mut fac = [(false, 1.0f32, 1.0f32); KEYS];
-        while j + KEYS <= job.ctx {
-            // SAFETY: keys j..j+KEYS are < ctx, bounds checked by the
-            // caller.
-            unsafe { dots(job, q, j, &mut s) };
-            for (f, &sk) in fac.iter_mut().zip(&s) {
-                *f = sm.step(sk);
+    let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
+    let mut s = [0.0f32; KEYS];
+    let mut p = [0.0f32; KEYS];
+    for j0 in (0..job.ctx).step_by(KEYS) {
+        let nk = KEYS.min(job.ctx - j0);
+        if vec_ok && nk == KEYS {
+            // SAFETY: keys j0..j0+KEYS are < ctx, bounds checked by the
+            // caller; d, off and stride are multiples of 8.
+            unsafe { dots(job, q, j0, &mut s) };
+        } else {
+            for (jj, sj) in s.iter_mut().enumerate().take(nk) {
+                // SAFETY: key j0 + jj < ctx, bounds checked by the caller.
+                *sj = unsafe { dot1(job, q, j0 + jj) };
             }
-            // SAFETY: as above; `out` holds `d` values.
-            unsafe { update_block::<R, F16>(job, j, &fac, out, vec_ok) };
-            j += KEYS;
         }
-    }
-    for j in j..job.ctx {
-        // SAFETY: key j < ctx, bounds checked by the caller.
-        let s = unsafe { dot1(job, q, j) };
-        let f = sm.step(s);
-        // SAFETY: as above.
+        let m = s[..nk].iter().fold(max, |m, &x| m.max(x));
+        let alpha = if m > max {
+            let a = exp_poly(max - m);
+            sum *= a;
+            max = m;
+            Some(a)
+        } else {
+            None
+        };
+        if nk == KEYS {
+            // SAFETY: `s` and `p` hold 8 f32.
+            unsafe {
+                let x = _mm256_sub_ps(
+                    _mm256_loadu_ps(s.as_ptr()),
+                    _mm256_set1_ps(max),
+                );
+                _mm256_storeu_ps(p.as_mut_ptr(), exp8(x));
+            }
+        } else {
+            for (pj, &sj) in p.iter_mut().zip(&s).take(nk) {
+                *pj = exp_poly(sj - max);
+            }
+        }
+        p[nk..].fill(0.0);
+        sum += reduce8(&p);
+        // SAFETY: keys in bounds (caller); `out` holds `d` values.
         unsafe {
-            update_block::<R, F16>(
-                job,
-                j,
-                std::slice::from_ref(&f),
-                out,
-                vec_ok,
-            )
+            update_block::<R, F16>(job, j0, alpha, &p[..nk], out, vec_ok)
         };
     }
-    sm.sum
+    sum
 }
 
 /// The scaled score of key `j`.
@@ -355,7 +367,7 @@ unsafe fn dots<R: Rows>(
     }
     // reduce8 for all 8 keys: lanes i and i+4 first (128-bit halves),
     // then (r0 + r2) and (r1 + r3), then their sum.
-    let r: [__m256; 4] = std::array::from_fn(|i| {
+    let r: [__m256; 4] = ryot_kernels::arr::build(|i| {
         let lo = _mm256_permute2f128_ps::<0x20>(acc[i], acc[i + 4]);
         let hi = _mm256_permute2f128_ps::<0x31>(acc[i], acc[i + 4]);
         _mm256_add_ps(lo, hi)
@@ -373,8 +385,9 @@ unsafe fn dots<R: Rows>(
     unsafe { _mm256_storeu_ps(s.as_mut_ptr(), t) };
 }
 
-/// Applies the softmax steps `fac` of keys `j..j + fac.len()` to the
-/// accumulator `out` (whole vectors only when `vec_ok`).
+/// Rescales the accumulator `out` by `alpha` (when given), then adds the
+/// values of keys `j..j + p.len()` weighted by `p` (whole vectors only
+/// when `vec_ok`).
 ///
 /// # Safety
 /// Keys in bounds; AVX2, FMA and F16C available; `out.len() == d`.
@@ -383,7 +396,8 @@ unsafe fn dots<R: Rows>(
 unsafe fn update_block<R: Rows, const F16: bool>(
     job: &Job<R>,
     j: usize,
-    fac: &[(bool, f32, f32)],
+    alpha: Option<f32>,
+    p: &[f32],
     out: &mut [f32],
     vec_ok: bool,
 ) {
@@ -392,31 +406,31 @@ unsafe fn update_block<R: Rows, const F16: bool>(
     let mut i = 0;
     while i + 64 <= full {
         // SAFETY: forwarded from the caller; i + 64 <= full <= d.
-        unsafe { update_chunk::<R, F16, 8>(job, j, fac, out, i) };
+        unsafe { update_chunk::<R, F16, 8>(job, j, alpha, p, out, i) };
         i += 64;
     }
     while i < full {
         // SAFETY: as above; i + 8 <= full.
-        unsafe { update_chunk::<R, F16, 1>(job, j, fac, out, i) };
+        unsafe { update_chunk::<R, F16, 1>(job, j, alpha, p, out, i) };
         i += 8;
     }
     let round = |a: f32| half::f16::from_f32(a).to_f32();
-    for (kk, &(rescale, ms, vs)) in fac.iter().enumerate() {
-        let at = (j + kk) * job.stride + job.off;
-        for (i, o) in out.iter_mut().enumerate().skip(full) {
-            let mut a = *o;
-            if rescale {
-                a *= ms;
-                if F16 {
-                    a = round(a);
-                }
-            }
-            a = job.v.get(at + i).mul_add(vs, a);
+    for (i, o) in out.iter_mut().enumerate().skip(full) {
+        let mut a = *o;
+        if let Some(alpha) = alpha {
+            a *= alpha;
             if F16 {
                 a = round(a);
             }
-            *o = a;
         }
+        for (kk, &pk) in p.iter().enumerate() {
+            let at = (j + kk) * job.stride + job.off;
+            a = job.v.get(at + i).mul_add(pk, a);
+            if F16 {
+                a = round(a);
+            }
+        }
+        *o = a;
     }
 }
 
@@ -430,37 +444,40 @@ unsafe fn update_block<R: Rows, const F16: bool>(
 unsafe fn update_chunk<R: Rows, const F16: bool, const N: usize>(
     job: &Job<R>,
     j: usize,
-    fac: &[(bool, f32, f32)],
+    alpha: Option<f32>,
+    p: &[f32],
     out: &mut [f32],
     i0: usize,
 ) {
-    let p = out[i0..i0 + 8 * N].as_mut_ptr();
-    // SAFETY: `p` points to 8N values of `out`.
-    let mut a: [__m256; N] =
-        std::array::from_fn(|v| unsafe { _mm256_loadu_ps(p.add(8 * v)) });
-    for (kk, &(rescale, ms, vs)) in fac.iter().enumerate() {
-        let at = (j + kk) * job.stride + job.off + i0;
-        let (msv, vsv) = (_mm256_set1_ps(ms), _mm256_set1_ps(vs));
-        if rescale {
-            for av in a.iter_mut() {
-                *av = _mm256_mul_ps(*av, msv);
-                if F16 {
-                    *av = round8(*av);
-                }
-            }
-        }
-        for (v, av) in a.iter_mut().enumerate() {
-            // SAFETY: the row is in bounds (caller); `at` is a multiple
-            // of 8 whenever the rows need it (`vec_ok`).
-            let x = unsafe { job.v.load8(at + 8 * v) };
-            *av = _mm256_fmadd_ps(x, vsv, *av);
+    let ptr = out[i0..i0 + 8 * N].as_mut_ptr();
+    // SAFETY: `ptr` points to 8N values of `out`.
+    let mut a: [__m256; N] = ryot_kernels::arr::build(|v| unsafe {
+        _mm256_loadu_ps(ptr.add(8 * v))
+    });
+    if let Some(alpha) = alpha {
+        let av = _mm256_set1_ps(alpha);
+        for x in a.iter_mut() {
+            *x = _mm256_mul_ps(*x, av);
             if F16 {
-                *av = round8(*av);
+                *x = round8(*x);
             }
         }
     }
-    for (v, av) in a.iter().enumerate() {
+    for (kk, &pk) in p.iter().enumerate() {
+        let at = (j + kk) * job.stride + job.off + i0;
+        let pv = _mm256_set1_ps(pk);
+        for (v, x) in a.iter_mut().enumerate() {
+            // SAFETY: the row is in bounds (caller); `at` is a multiple
+            // of 8 whenever the rows need it (`vec_ok`).
+            let val = unsafe { job.v.load8(at + 8 * v) };
+            *x = _mm256_fmadd_ps(val, pv, *x);
+            if F16 {
+                *x = round8(*x);
+            }
+        }
+    }
+    for (v, x) in a.iter().enumerate() {
         // SAFETY: as above.
-        unsafe { _mm256_storeu_ps(p.add(8 * v), *av) };
+        unsafe { _mm256_storeu_ps(ptr.add(8 * v), *x) };
     }
 }

@@ -1,12 +1,28 @@
-//! One query head attending over the cached keys and values: llama.cpp's
-//! one-pass online softmax (its CPU flash attention's per-query path).
+//! One query head attending over the cached keys and values: a one-pass
+//! online softmax over blocks of [`KEYS`] keys, in the spirit of
+//! llama.cpp's CPU flash attention (per query, f16 accumulator for an f16
+//! cache).
 //!
-//! Every variant computes the same operations in the same order, so the
-//! scalar and AVX2 results are bit-identical: the q·k dot product sums 8
-//! lanes with fused multiply-adds (lane `l` takes elements `i ≡ l mod 8`)
-//! and reduces them in a fixed tree; the value accumulator is updated with
-//! fused multiply-adds and, for an f16 cache, rounded to f16 after every
-//! step as llama.cpp's f16 accumulator is.
+//! Per block of keys `j0..j0+KEYS` (the last block may be shorter):
+//!
+//! ```text
+//! s_j   = reduce8(lanes of q·k_j) * scale
+//! m'    = max(m, max_j s_j)
+//! if m' > m:  acc *= exp(m - m'),  sum *= exp(m - m')   (then round acc)
+//! p_j   = exp(s_j - m')
+//! for j in order:  acc = fma(v_j, p_j, acc) (then round)
+//! sum  += reduce8(p)   (p zero-padded to KEYS)
+//! ```
+//!
+//! `exp` is [`exp_poly`], one polynomial evaluated with the same fused
+//! multiply-adds in every variant, so the scalar and AVX2 results are
+//! bit-identical: the q·k dot product sums 8 lanes with fused
+//! multiply-adds (lane `l` takes elements `i ≡ l mod 8`) and reduces them
+//! in a fixed tree; the value accumulator is updated with fused
+//! multiply-adds and, for an f16 cache, rounded to f16 after every step as
+//! llama.cpp's f16 accumulator is. Block boundaries depend only on the
+//! key index, so a prompt run as one batch or token by token gives the
+//! same bits.
 
 use half::f16;
 use ryot_kernels::SimdLevel;
@@ -109,12 +125,56 @@ pub(crate) fn reduce8(l: &[f32; 8]) -> f32 {
     (r[0] + r[2]) + (r[1] + r[3])
 }
 
-/// `x.exp()` for the softmax's `x <= 0`, skipping the library's slow
-/// underflow path: below -104 the f32 result is exactly +0 either way.
+/// Keys per softmax block.
+pub(crate) const KEYS: usize = 8;
+
+/// Below this, [`exp_poly`] returns +0 (`exp` would be subnormal or 0).
+pub(crate) const EXP_MIN: f32 = -87.33654;
+
+/// `exp(x)` for `x <= 0`: `x = n ln2 + r` (Cody-Waite, two-part ln 2),
+/// Cephes' degree-5 minimax polynomial for `exp(r)`, times `2^n`; +0 below
+/// [`EXP_MIN`]. Within 2 ulp of the true value; every step is one
+/// rounding done identically by the AVX2 twin (`avx2::exp8`).
 #[inline(always)]
-pub(crate) fn exp_le0(x: f32) -> f32 {
-    if x < -104.0 { 0.0 } else { x.exp() }
+pub(crate) fn exp_poly(x: f32) -> f32 {
+    if x < EXP_MIN {
+        return 0.0;
+    }
+    let n = (x * EXP_C.log2e).round_ties_even();
+    let r = n.mul_add(-EXP_C.ln2_hi, x);
+    let r = n.mul_add(-EXP_C.ln2_lo, r);
+    let z = r * r;
+    let mut p = EXP_C.p[0];
+    for &c in &EXP_C.p[1..] {
+        p = p.mul_add(r, c);
+    }
+    let y = p.mul_add(z, r) + 1.0;
+    // n is in -126..=0 here (NaN saturates to 0), so 2^n is normal.
+    y * f32::from_bits((((n as i32) + 127) as u32) << 23)
 }
+
+/// The constants of [`exp_poly`].
+pub(crate) struct ExpConsts {
+    pub log2e: f32,
+    pub ln2_hi: f32,
+    pub ln2_lo: f32,
+    pub p: [f32; 6],
+}
+
+/// Cody-Waite split of ln 2 and Cephes `expf` coefficients.
+pub(crate) const EXP_C: ExpConsts = ExpConsts {
+    log2e: std::f32::consts::LOG2_E,
+    ln2_hi: 0.693_359_4,
+    ln2_lo: -2.121_944_4e-4,
+    p: [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ],
+};
 
 /// Rounds every value to the nearest f16 (ties to even).
 #[inline(always)]
@@ -133,16 +193,48 @@ mod tests {
         (*seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 
-    /// The underflow shortcut changes no result.
+    /// The polynomial exp is within 2 ulp of the true value on its
+    /// domain, exact at 0, and 0 below [`EXP_MIN`].
     #[test]
-    fn exp_le0_equals_exp() {
-        let mut x = -300.0f32;
+    fn exp_poly_accuracy() {
+        let mut x = -87.3f32;
+        let mut worst = 0f64;
         while x <= 0.0 {
-            assert_eq!(exp_le0(x).to_bits(), x.exp().to_bits(), "x = {x}");
-            x += 0.0137;
+            let got = exp_poly(x) as f64;
+            let want = (x as f64).exp();
+            let ulp = (want as f32).next_up() as f64 - want as f32 as f64;
+            worst = worst.max((got - want).abs() / ulp);
+            x += 0.000_731;
         }
-        for x in [f32::NEG_INFINITY, -104.0, -103.97, f32::NAN] {
-            assert_eq!(exp_le0(x).to_bits(), x.exp().to_bits(), "x = {x}");
+        assert!(worst <= 2.0, "worst error {worst} ulp");
+        assert_eq!(exp_poly(0.0), 1.0);
+        assert_eq!(exp_poly(-100.0), 0.0);
+        assert_eq!(exp_poly(f32::NEG_INFINITY), 0.0);
+    }
+
+    /// `avx2::exp8` equals `exp_poly` bit for bit on every lane.
+    #[test]
+    fn exp8_equals_exp_poly() {
+        if !avx2::is_available() {
+            eprintln!("AVX2/FMA/F16C not available: skipped");
+            return;
+        }
+        let mut xs: Vec<f32> =
+            (0..200_000).map(|i| -(i as f32) * 4.4e-4).collect();
+        xs.extend([-87.33654, -87.3365, -87.4, -0.0, f32::NEG_INFINITY]);
+        for c in xs.chunks(8) {
+            let mut x = [0.0f32; 8];
+            x[..c.len()].copy_from_slice(c);
+            let mut y = [0.0f32; 8];
+            // SAFETY: AVX2, FMA and F16C checked above; 8-element arrays.
+            unsafe {
+                use std::arch::x86_64::*;
+                let v = avx2::exp8(_mm256_loadu_ps(x.as_ptr()));
+                _mm256_storeu_ps(y.as_mut_ptr(), v);
+            }
+            for (a, b) in x.iter().zip(&y) {
+                assert_eq!(exp_poly(*a).to_bits(), b.to_bits(), "x = {a}");
+            }
         }
     }
 
@@ -187,7 +279,7 @@ mod tests {
             let (vq, vd) = q8(vf);
             let mut q: Vec<f32> = (0..d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut q);
-            for ctx in [1, 2, 7, 8, 19, 40] {
+            for ctx in [1, 2, 7, 8, 9, 19, 40] {
                 for (k, v, f16_acc) in [
                     (KvRows::F16(&kh), KvRows::F16(&vh), true),
                     (KvRows::F16(&kh), KvRows::F16(&vh), false),

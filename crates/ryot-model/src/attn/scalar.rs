@@ -1,6 +1,6 @@
 //! The portable reference of [`super::attend`].
 
-use super::{HeadJob, KvRows, exp_le0, reduce8, round_f16};
+use super::{HeadJob, KEYS, KvRows, exp_poly, reduce8, round_f16};
 
 /// Returns the softmax denominator; `out` holds the unnormalised sum.
 pub(super) fn attend(job: &HeadJob<'_>, q: &[f32], out: &mut [f32]) -> f32 {
@@ -24,30 +24,39 @@ pub(super) fn attend(job: &HeadJob<'_>, q: &[f32], out: &mut [f32]) -> f32 {
     };
     let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
     out.iter_mut().for_each(|v| *v = 0.0);
-    for j in 0..job.ctx {
-        read(job.k, j, &mut row);
-        let mut lanes = [0.0f32; 8];
-        for (i, (&a, &b)) in q.iter().zip(&row).enumerate() {
-            lanes[i % 8] = a.mul_add(b, lanes[i % 8]);
+    let mut s = [0.0f32; KEYS];
+    for j0 in (0..job.ctx).step_by(KEYS) {
+        let nk = KEYS.min(job.ctx - j0);
+        for (jj, sj) in s.iter_mut().enumerate().take(nk) {
+            read(job.k, j0 + jj, &mut row);
+            let mut lanes = [0.0f32; 8];
+            for (i, (&a, &b)) in q.iter().zip(&row).enumerate() {
+                lanes[i % 8] = a.mul_add(b, lanes[i % 8]);
+            }
+            *sj = reduce8(&lanes) * job.scale;
         }
-        let s = reduce8(&lanes) * job.scale;
-        let (mut ms, mut vs) = (1.0f32, 1.0f32);
-        if s > max {
-            ms = exp_le0(max - s);
-            max = s;
-            out.iter_mut().for_each(|a| *a *= ms);
+        let m = s[..nk].iter().fold(max, |m, &x| m.max(x));
+        if m > max {
+            let alpha = exp_poly(max - m);
+            out.iter_mut().for_each(|a| *a *= alpha);
             if job.f16_acc {
                 round_f16(out);
             }
-        } else {
-            vs = exp_le0(s - max);
+            sum *= alpha;
+            max = m;
         }
-        read(job.v, j, &mut row);
-        out.iter_mut().zip(&row).for_each(|(a, &v)| *a = v.mul_add(vs, *a));
-        if job.f16_acc {
-            round_f16(out);
+        let mut p = [0.0f32; KEYS];
+        for (jj, (&sj, pj)) in s.iter().zip(&mut p).enumerate().take(nk) {
+            *pj = exp_poly(sj - max);
+            read(job.v, j0 + jj, &mut row);
+            out.iter_mut()
+                .zip(&row)
+                .for_each(|(a, &v)| *a = v.mul_add(*pj, *a));
+            if job.f16_acc {
+                round_f16(out);
+            }
         }
-        sum = sum * ms + vs;
+        sum += reduce8(&p);
     }
     sum
 }
