@@ -7,6 +7,7 @@ use ryot_quant::QuantType;
 
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
+use crate::par::rows_mut;
 
 /// How ternary matrices (TQ2_0, TQ1_0, I2_S) are laid out for the kernels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,20 +73,28 @@ impl Linear {
     ) -> Result<()> {
         let m = self.m();
         if self.parts.len() == 1 {
+            let part = &self.parts[0];
             matmul(&self.w, x, n, outs[0], pool, threads)?;
-            finish(&self.parts[0], outs[0]);
+            if part.scale.is_some() || part.bias.is_some() {
+                let out = &mut outs[0][..n * part.rows];
+                rows_mut(pool, threads, part.rows, out, |_, o| finish(part, o));
+            }
             return Ok(());
         }
         scratch.resize(n * m, 0.0);
         matmul(&self.w, x, n, scratch, pool, threads)?;
         let mut start = 0;
+        let src: &[f32] = scratch;
         for (part, out) in self.parts.iter().zip(outs.iter_mut()) {
-            for t in 0..n {
-                let src = &scratch[t * m + start..t * m + start + part.rows];
-                out[t * part.rows..(t + 1) * part.rows].copy_from_slice(src);
-            }
-            finish(part, out);
-            start += part.rows;
+            let rows = part.rows;
+            rows_mut(pool, threads, rows, &mut out[..n * rows], |t0, o| {
+                for (t, dst) in o.chunks_exact_mut(rows).enumerate() {
+                    let at = (t0 + t) * m + start;
+                    dst.copy_from_slice(&src[at..at + rows]);
+                }
+                finish(part, o);
+            });
+            start += rows;
         }
         Ok(())
     }
