@@ -8,9 +8,12 @@
 //! long passages (consecutive glosses joined to at least 200 words, cut at
 //! the model's 256 tokens) to show the cost of sequence length. The peer
 //! (`embed_peer.py`: sentence-transformers on PyTorch, CPU, batch 64) runs
-//! on the same texts and thread count right after each of our rows, so
-//! both see the same machine load; it is skipped with a note when Python
-//! or sentence-transformers is missing.
+//! on the same texts (or their first `peer_limit`) and thread count right
+//! after each of our rows, so both see the same machine load; it is
+//! skipped with a note when Python or sentence-transformers is missing.
+//! With all 50,000 glosses, relevant@10 of the queries is measured end to
+//! end from text: exact search and each compression pipeline on our
+//! vectors, and exact search on the stored vectors for comparison.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,6 +54,9 @@ pub struct Config {
     /// Compression pipelines whose relevant@10 is measured on our
     /// vectors (only when all 50,000 glosses are embedded).
     pub pipelines: Vec<String>,
+    /// The peer embeds only the first `peer_limit` texts of each set
+    /// (all when `None`); its rate is compared with ours per text.
+    pub peer_limit: Option<usize>,
 }
 
 /// The machine and the peer, as JSON.
@@ -104,6 +110,11 @@ pub struct Row {
     pub peer_peak_rss_mb: Option<f64>,
     /// `passages_per_s / peer_passages_per_s`.
     pub ratio: Option<f64>,
+    /// Texts the peer embedded (its first `peer_limit` of the set).
+    pub peer_passages: Option<usize>,
+    /// Passages per CPU second, ours over the peer's (fairer than the
+    /// wall ratio on a loaded machine).
+    pub cpu_ratio: Option<f64>,
     /// Smallest cosine with the stored sentence-transformers vectors
     /// (only for sets that have them).
     pub cosine_min: Option<f32>,
@@ -132,8 +143,15 @@ pub struct Report {
 pub struct Retrieval {
     /// `exact` (float inner product) or a compression pipeline spec.
     pub pipeline: String,
+    /// `ryot` (embedded from text in this run) or `stored` (the
+    /// sentence-transformers `.npy` vectors, for comparison).
+    pub vectors: String,
     /// Fraction of queries with a relevant row in the top 10.
     pub relevant_at_10: f64,
+    /// `relevant_at_10` minus the exact search's on the same vectors.
+    pub delta_vs_exact: f64,
+    /// Code bytes per vector (4 x dim for exact).
+    pub bytes_per_vector: usize,
 }
 
 /// A set of texts with optional reference vectors.
@@ -229,6 +247,16 @@ fn run_in(
                         row.peer_cpu_seconds = v["cpu_seconds"].as_f64();
                         row.peer_peak_rss_mb = v["peak_rss_mb"].as_f64();
                         row.ratio = pps.map(|p| row.passages_per_s / p);
+                        row.peer_passages =
+                            v["passages"].as_u64().map(|p| p as usize);
+                        let ours = row
+                            .cpu_seconds
+                            .map(|c| row.passages as f64 / c.max(1e-9));
+                        let theirs = v["cpu_seconds"]
+                            .as_f64()
+                            .zip(v["passages"].as_f64())
+                            .map(|(c, p)| p / c.max(1e-9));
+                        row.cpu_ratio = ours.zip(theirs).map(|(a, b)| a / b);
                         versions = Some(v["versions"].clone());
                     }
                     Err(e) => {
@@ -246,7 +274,19 @@ fn run_in(
             && cfg.limit.is_none()
         {
             progress("relevant@10 of the queries");
-            retrieval = relevance(cfg, &g, &q, model.dim())?;
+            retrieval = relevance(cfg, &g, &q, model.dim(), "ryot")?;
+            if let (Some(rc), Some(rq)) =
+                (&sets[0].reference, &sets[1].reference)
+            {
+                let exact = Config { pipelines: Vec::new(), ..cfg.clone() };
+                retrieval.extend(relevance(
+                    &exact,
+                    rc,
+                    rq,
+                    model.dim(),
+                    "stored",
+                )?);
+            }
         } else {
             notes.push(
                 "relevant@10 needs all 50,000 glosses (no --limit)".into(),
@@ -262,6 +302,7 @@ fn relevance(
     corpus: &[f32],
     queries: &[f32],
     dim: usize,
+    vectors: &str,
 ) -> Result<Vec<Retrieval>, BenchError> {
     use ryot_compress::{Index, Matrix, Pipeline, TierKind, TrainOptions};
     let text = std::fs::read_to_string(cfg.data_dir.join("queries.jsonl"))
@@ -288,26 +329,31 @@ fn relevance(
         Matrix::new(queries.len() / dim, dim, queries.to_vec()).map_err(err)?;
     let (ids, _) =
         ryot_compress::search::exact_search(&c, &q, 10).map_err(err)?;
+    let exact = ryot_compress::search::relevant_at(&ids, 10, &relevant, 10);
     let mut out = vec![Retrieval {
         pipeline: "exact".into(),
-        relevant_at_10: ryot_compress::search::relevant_at(
-            &ids, 10, &relevant, 10,
-        ),
+        vectors: vectors.into(),
+        relevant_at_10: exact,
+        delta_vs_exact: 0.0,
+        bytes_per_vector: 4 * dim,
     }];
     let row_ids: Vec<u64> = (0..c.rows as u64).collect();
     for spec in &cfg.pipelines {
         let p =
             Pipeline::train(spec, &c, TrainOptions::default()).map_err(err)?;
+        let bytes_per_vector = p.code_bytes();
         let mut idx = Index::new(p, TierKind::None);
         idx.add(&row_ids, &c).map_err(err)?;
         let hits = idx.search(&q, 10, None).map_err(err)?;
         let found: Vec<u32> =
             hits.iter().flat_map(|h| h.iter().map(|x| x.id as u32)).collect();
+        let r = ryot_compress::search::relevant_at(&found, 10, &relevant, 10);
         out.push(Retrieval {
             pipeline: spec.clone(),
-            relevant_at_10: ryot_compress::search::relevant_at(
-                &found, 10, &relevant, 10,
-            ),
+            vectors: vectors.into(),
+            relevant_at_10: r,
+            delta_vs_exact: r - exact,
+            bytes_per_vector,
         });
     }
     Ok(out)
@@ -412,6 +458,8 @@ fn ours(
         peer_cpu_seconds: None,
         peer_peak_rss_mb: None,
         ratio: None,
+        peer_passages: None,
+        cpu_ratio: None,
         cosine_min,
         cosine_mean,
         peak_rss_mb: peak_rss_mb(),
@@ -430,7 +478,12 @@ fn peer(
         .arg(script)
         .arg(&cfg.model_dir)
         .arg(&set.jsonl)
-        .arg(set.texts.len().to_string())
+        .arg(
+            cfg.peer_limit
+                .unwrap_or(usize::MAX)
+                .min(set.texts.len())
+                .to_string(),
+        )
         .arg(threads.to_string())
         .arg("64")
         .env("OMP_NUM_THREADS", threads.to_string())
@@ -493,7 +546,8 @@ pub fn render(r: &Report) -> String {
         r.machine.load_avg[1]
     );
     s.push_str(&format!(
-        "{:<16} {:>3} {:>6} {:>8} {:>9} {:>9} {:>9} {:>6} {:>10} {:>7}\n",
+        "{:<16} {:>3} {:>6} {:>8} {:>9} {:>7} {:>9} {:>6} {:>7} {:>10} \
+         {:>10} {:>7}\n",
         "set",
         "thr",
         "texts",
@@ -502,7 +556,9 @@ pub fn render(r: &Report) -> String {
         "cpu-s",
         "peer p/s",
         "ratio",
+        "cpu-rat",
         "cosine_min",
+        "cos_mean",
         "rss MB"
     ));
     let opt = |v: Option<f64>, p: usize| {
@@ -510,7 +566,8 @@ pub fn render(r: &Report) -> String {
     };
     for row in &r.results {
         s.push_str(&format!(
-            "{:<16} {:>3} {:>6} {:>8.1} {:>9.1} {:>9} {:>9} {:>6} {:>10} {:>7}\n",
+            "{:<16} {:>3} {:>6} {:>8.1} {:>9.1} {:>7} {:>9} {:>6} {:>7} \
+             {:>10} {:>10} {:>7}\n",
             row.set,
             row.threads,
             row.passages,
@@ -519,14 +576,20 @@ pub fn render(r: &Report) -> String {
             opt(row.cpu_seconds, 1),
             opt(row.peer_passages_per_s, 1),
             opt(row.ratio, 2),
+            opt(row.cpu_ratio, 2),
             row.cosine_min.map_or("-".into(), |c| format!("{c:.7}")),
+            row.cosine_mean.map_or("-".into(), |c| format!("{c:.7}")),
             opt(row.peak_rss_mb, 0),
         ));
     }
     for x in &r.retrieval {
         s.push_str(&format!(
-            "relevant@10 {:<14} {:.3}\n",
-            x.pipeline, x.relevant_at_10
+            "relevant@10 {:<20} {:<6} {:>5} B  {:.3} ({:+.3} vs exact)\n",
+            x.pipeline,
+            x.vectors,
+            x.bytes_per_vector,
+            x.relevant_at_10,
+            x.delta_vs_exact
         ));
     }
     for n in &r.notes {

@@ -68,12 +68,15 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "int8,int4,pca:128>int8,bin"
+        default_value = "int8,int4,opq:48>pq:48x8,pca:128>rabitq:2,bin"
     )]
     pipelines: Vec<String>,
     /// Also write the results as JSON to this path.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// sentence-transformers embeds only the first N texts of each set.
+    #[arg(long)]
+    peer_limit: Option<usize>,
 }
 
 fn precision(s: &str) -> anyhow::Result<Precision> {
@@ -175,6 +178,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         precision: precision(&a.precision)?,
         model_name,
         pipelines: a.pipelines,
+        peer_limit: a.peer_limit,
     };
     let report = bench_embed::run(&cfg, &mut |m| eprintln!("{m}"))?;
     print!("{}", bench_embed::render(&report));

@@ -18,13 +18,15 @@
 //! gets weight exactly zero there, so attending only within each text is
 //! the same computation without the padding rows.
 
+use std::sync::Mutex;
+
 use ryot_kernels::matmul;
 use ryot_pool::ThreadPool;
 
 use crate::config::{Activation, ModelConfig};
 use crate::error::EmbedError;
 use crate::ops::{self, AttnScratch, AttnShape};
-use crate::weights::{BertWeights, Linear};
+use crate::weights::{BertWeights, Linear, LinearWeights};
 
 /// Buffers reused across batches (one per worker thread).
 #[derive(Default)]
@@ -35,29 +37,124 @@ pub(crate) struct Scratch {
     tmp: Vec<f32>,
     ff: Vec<f32>,
     attn: AttnScratch,
-    zero: Vec<f32>,
 }
 
-/// `out = x W^T` (bias not added) for `n` rows of `x`, on the kernels.
+/// What a linear layer's output starts from before `x W^T` is added.
+#[derive(Clone, Copy)]
+enum Init<'a> {
+    /// The bias in every row.
+    Bias,
+    /// The bias plus the same row of a residual (`n x m`).
+    BiasRes(&'a [f32]),
+}
+
+/// `out = init + x W^T` for `n` rows of `x` (`k` values each).
 fn linear(
     l: &Linear,
     x: &[f32],
     n: usize,
+    init: Init<'_>,
     out: &mut Vec<f32>,
     threads: usize,
 ) -> Result<(), EmbedError> {
-    let len = n * l.w.m();
+    let m = l.m;
     // Every value is overwritten: resize without clearing.
-    out.resize(len, 0.0);
-    matmul(&l.w, x, n, out, ThreadPool::global(), threads)?;
+    out.resize(n * m, 0.0);
+    let fill = |out: &mut [f32], row0: usize| {
+        for (r, o) in out.chunks_exact_mut(m).enumerate() {
+            match init {
+                Init::Bias => o.copy_from_slice(&l.b),
+                Init::BiasRes(res) => {
+                    let res = &res[(row0 + r) * m..(row0 + r + 1) * m];
+                    for ((v, b), a) in o.iter_mut().zip(&l.b).zip(res) {
+                        *v = b + a;
+                    }
+                }
+            }
+        }
+    };
+    match &l.w {
+        LinearWeights::F32T(wt) => {
+            let threads = threads.clamp(1, n.div_ceil(16).max(1));
+            if threads == 1 {
+                fill(out, 0);
+                gemm_acc(wt, l.k, m, x, n, out);
+                return Ok(());
+            }
+            // Contiguous row blocks, one per thread: a row's result does
+            // not depend on the block it lands in.
+            let per = n.div_ceil(threads);
+            let parts: Vec<Mutex<(usize, &mut [f32])>> = out
+                .chunks_mut(per * m)
+                .enumerate()
+                .map(|(i, o)| Mutex::new((i * per, o)))
+                .collect();
+            ThreadPool::global().run(parts.len(), |i, _| {
+                let Ok(mut part) = parts[i].lock() else { return };
+                let (row0, o) = &mut *part;
+                let rows = o.len() / m;
+                fill(o, *row0);
+                let xs = &x[*row0 * l.k..(*row0 + rows) * l.k];
+                gemm_acc(wt, l.k, m, xs, rows, o);
+            });
+        }
+        LinearWeights::Kernels(w) => {
+            matmul(w, x, n, out, ThreadPool::global(), threads)?;
+            let mut init_rows = vec![0f32; m];
+            for (r, o) in out.chunks_exact_mut(m).enumerate() {
+                fill(&mut init_rows, r);
+                for (v, a) in o.iter_mut().zip(&init_rows) {
+                    *v += a;
+                }
+            }
+        }
+    }
     Ok(())
 }
 
-fn add_bias(x: &mut [f32], bias: &[f32]) {
-    for row in x.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
-        }
+/// `out += x wt` on one thread: `x` is `n x k`, `wt` is `k x m`, `out`
+/// is `n x m`, all row-major.
+fn gemm_acc(
+    wt: &[f32],
+    k: usize,
+    m: usize,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+) {
+    assert!(
+        wt.len() == k * m && x.len() >= n * k && out.len() == n * m,
+        "gemm_acc shapes"
+    );
+    if n == 0 || m == 0 || k == 0 {
+        return;
+    }
+    // SAFETY: the asserts above make every slice at least as long as the
+    // row-major shapes the strides describe (out n x m, x n x k, wt k x
+    // m), so every access is in bounds; `out` is a unique borrow, so it
+    // aliases neither input.
+    unsafe {
+        gemm::gemm(
+            n,
+            m,
+            k,
+            out.as_mut_ptr(),
+            1,
+            m as isize,
+            true,
+            x.as_ptr(),
+            1,
+            k as isize,
+            wt.as_ptr(),
+            1,
+            m as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 
@@ -85,8 +182,7 @@ pub(crate) fn forward(
     let shape = AttnShape { d, heads: b.num_attention_heads };
     let eps = b.layer_norm_eps;
     for layer in &w.layers {
-        linear(&layer.qkv, &s.h, t, &mut s.qkv, threads)?;
-        add_bias(&mut s.qkv, &layer.qkv.b);
+        linear(&layer.qkv, &s.h, t, Init::Bias, &mut s.qkv, threads)?;
         s.ctx.resize(t * d, 0.0);
         let mut t0 = 0;
         for q in seqs {
@@ -99,31 +195,19 @@ pub(crate) fn forward(
             );
             t0 = t1;
         }
-        linear(&layer.attn_out, &s.ctx, t, &mut s.tmp, threads)?;
-        ops::add_layer_norm(
-            &mut s.tmp,
-            &layer.attn_out.b,
-            Some(&s.h),
-            &layer.ln1.gamma,
-            &layer.ln1.beta,
-            eps,
-        );
+        let res = Init::BiasRes(&s.h);
+        linear(&layer.attn_out, &s.ctx, t, res, &mut s.tmp, threads)?;
+        ops::layer_norm(&mut s.tmp, &layer.ln1.gamma, &layer.ln1.beta, eps);
         std::mem::swap(&mut s.h, &mut s.tmp);
-        linear(&layer.up, &s.h, t, &mut s.ff, threads)?;
+        linear(&layer.up, &s.h, t, Init::Bias, &mut s.ff, threads)?;
         match b.activation {
-            Activation::Gelu => ops::bias_gelu(&mut s.ff, &layer.up.b),
-            Activation::GeluTanh => ops::bias_gelu_tanh(&mut s.ff, &layer.up.b),
-            Activation::Relu => ops::bias_relu(&mut s.ff, &layer.up.b),
+            Activation::Gelu => ops::gelu(&mut s.ff),
+            Activation::GeluTanh => ops::gelu_tanh(&mut s.ff),
+            Activation::Relu => ops::relu(&mut s.ff),
         }
-        linear(&layer.down, &s.ff, t, &mut s.tmp, threads)?;
-        ops::add_layer_norm(
-            &mut s.tmp,
-            &layer.down.b,
-            Some(&s.h),
-            &layer.ln2.gamma,
-            &layer.ln2.beta,
-            eps,
-        );
+        let res = Init::BiasRes(&s.h);
+        linear(&layer.down, &s.ff, t, res, &mut s.tmp, threads)?;
+        ops::layer_norm(&mut s.tmp, &layer.ln2.gamma, &layer.ln2.beta, eps);
         std::mem::swap(&mut s.h, &mut s.tmp);
     }
     pool(cfg, seqs, &s.h, out);
@@ -165,12 +249,8 @@ fn embed_tokens(
             w.add_row(&w.pos, p, row);
         }
     }
-    s.zero.clear();
-    s.zero.resize(d, 0.0);
-    ops::add_layer_norm(
+    ops::layer_norm(
         &mut s.h,
-        &s.zero,
-        None,
         &w.ln_emb.gamma,
         &w.ln_emb.beta,
         cfg.bert.layer_norm_eps,

@@ -64,132 +64,92 @@ fn erf<const F: bool>(x: f32) -> f32 {
     p / q
 }
 
-/// Runs `$body` as `$generic::<true>` under AVX2+FMA when the dispatched
-/// level allows it, else as `$generic::<false>`.
-macro_rules! dispatch {
-    ($avx2:ident, $generic:ident ( $($arg:expr),* )) => {{
-        #[cfg(target_arch = "x86_64")]
-        if ryot_kernels::isa::level() >= SimdLevel::Avx2 {
-            // SAFETY: the dispatched level is at least AVX2, which means
-            // the CPU has AVX2 and FMA (ryot_kernels::isa).
-            return unsafe { $avx2($($arg),*) };
+/// Defines `$name(args)`, which runs `$imp::<true>` (fused multiply-add)
+/// in an AVX2+FMA build when the dispatched level allows it, else the
+/// portable `$imp::<false>`: one generic body, two instantiations.
+macro_rules! dispatched {
+    (
+        $(#[$meta:meta])*
+        fn $name:ident / $avx2:ident = $imp:ident ($($a:ident : $t:ty),*)
+    ) => {
+        $(#[$meta])*
+        pub(crate) fn $name($($a: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            if ryot_kernels::isa::level() >= SimdLevel::Avx2 {
+                // SAFETY: the dispatched level is at least AVX2, which
+                // means the CPU has AVX2 and FMA (ryot_kernels::isa).
+                return unsafe { $avx2($($a),*) };
+            }
+            $imp::<false>($($a),*)
         }
-        $generic::<false>($($arg),*)
-    }};
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2($($a: $t),*) {
+            $imp::<true>($($a),*)
+        }
+    };
 }
 
-/// `x[i] = gelu(x[i] + bias[i % bias.len()])` with the exact (erf) GELU.
-pub(crate) fn bias_gelu(x: &mut [f32], bias: &[f32]) {
-    dispatch!(bias_gelu_avx2, bias_gelu_impl(x, bias))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn bias_gelu_avx2(x: &mut [f32], bias: &[f32]) {
-    bias_gelu_impl::<true>(x, bias)
+dispatched! {
+    /// `x[i] = gelu(x[i])` with the exact (erf) GELU.
+    fn gelu / gelu_avx2 = gelu_impl(x: &mut [f32])
 }
 
 #[inline(always)]
-fn bias_gelu_impl<const F: bool>(x: &mut [f32], bias: &[f32]) {
+fn gelu_impl<const F: bool>(x: &mut [f32]) {
     const R: f32 = std::f32::consts::FRAC_1_SQRT_2;
-    for row in x.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            let y = *v + b;
-            *v = 0.5 * y * (1.0 + erf::<F>(y * R));
-        }
+    for v in x.iter_mut() {
+        let y = *v;
+        *v = 0.5 * y * (1.0 + erf::<F>(y * R));
     }
 }
 
-/// `x[i] = gelu_tanh(x[i] + bias[i % bias.len()])` (the tanh
-/// approximation).
-pub(crate) fn bias_gelu_tanh(x: &mut [f32], bias: &[f32]) {
-    dispatch!(bias_gelu_tanh_avx2, bias_gelu_tanh_impl(x, bias))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn bias_gelu_tanh_avx2(x: &mut [f32], bias: &[f32]) {
-    bias_gelu_tanh_impl::<true>(x, bias)
+dispatched! {
+    /// `x[i] = gelu_tanh(x[i])` (the tanh approximation).
+    fn gelu_tanh / gelu_tanh_avx2 = gelu_tanh_impl(x: &mut [f32])
 }
 
 #[inline(always)]
-fn bias_gelu_tanh_impl<const F: bool>(x: &mut [f32], bias: &[f32]) {
+fn gelu_tanh_impl<const F: bool>(x: &mut [f32]) {
     // sqrt(2 / pi)
     const C: f32 = 0.797_884_6;
-    for row in x.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            let y = *v + b;
-            let u = C * fma::<F>(0.044_715 * y, y * y, y);
-            // tanh(u) = 1 - 2 / (e^{2u} + 1)
-            let t = 1.0 - 2.0 / (exp::<F>(2.0 * u) + 1.0);
-            *v = 0.5 * y * (1.0 + t);
-        }
+    for v in x.iter_mut() {
+        let y = *v;
+        let u = C * fma::<F>(0.044_715 * y, y * y, y);
+        // tanh(u) = 1 - 2 / (e^{2u} + 1)
+        let t = 1.0 - 2.0 / (exp::<F>(2.0 * u) + 1.0);
+        *v = 0.5 * y * (1.0 + t);
     }
 }
 
-/// `x[i] = max(x[i] + bias[i % bias.len()], 0)`.
-pub(crate) fn bias_relu(x: &mut [f32], bias: &[f32]) {
-    for row in x.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v = (*v + b).max(0.0);
-        }
+/// `x[i] = max(x[i], 0)`.
+pub(crate) fn relu(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = v.max(0.0);
     }
 }
 
-/// For each row of `d` values: `x = LayerNorm(x + bias + res) * gamma +
-/// beta`, where `res` has the same shape as `x`. With `res = None` only
-/// the bias is added (the embeddings' LayerNorm passes zero bias).
-pub(crate) fn add_layer_norm(
-    x: &mut [f32],
-    bias: &[f32],
-    res: Option<&[f32]>,
-    gamma: &[f32],
-    beta: &[f32],
-    eps: f32,
-) {
-    dispatch!(
-        add_layer_norm_avx2,
-        add_layer_norm_impl(x, bias, res, gamma, beta, eps)
+dispatched! {
+    /// For each row of `gamma.len()` values: `x = LayerNorm(x) * gamma +
+    /// beta` (bias and residual are added by the linear layer before).
+    fn layer_norm / layer_norm_avx2 = layer_norm_impl(
+        x: &mut [f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32
     )
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn add_layer_norm_avx2(
-    x: &mut [f32],
-    bias: &[f32],
-    res: Option<&[f32]>,
-    gamma: &[f32],
-    beta: &[f32],
-    eps: f32,
-) {
-    add_layer_norm_impl::<true>(x, bias, res, gamma, beta, eps)
-}
-
 #[inline(always)]
-fn add_layer_norm_impl<const F: bool>(
+fn layer_norm_impl<const F: bool>(
     x: &mut [f32],
-    bias: &[f32],
-    res: Option<&[f32]>,
     gamma: &[f32],
     beta: &[f32],
     eps: f32,
 ) {
     let d = gamma.len();
-    for (r, row) in x.chunks_exact_mut(d).enumerate() {
-        match res {
-            Some(res) => {
-                let rr = &res[r * d..(r + 1) * d];
-                for ((v, b), a) in row.iter_mut().zip(bias).zip(rr) {
-                    *v += b + a;
-                }
-            }
-            None => {
-                for (v, b) in row.iter_mut().zip(bias) {
-                    *v += b;
-                }
-            }
-        }
+    for row in x.chunks_exact_mut(d) {
         let mean = sum::<F>(row) / d as f32;
         let mut lanes = [0f32; LANES];
         let mut chunks = row.chunks_exact(LANES);
@@ -240,37 +200,178 @@ pub(crate) struct AttnScratch {
     scores: Vec<f32>,
     /// One query's two context accumulators.
     acc: Vec<f32>,
+    /// One head's `len x len` probabilities (long texts).
+    probs: Vec<f32>,
+    /// Their row sums' reciprocals.
+    inv: Vec<f32>,
 }
+
+/// Texts at least this long take the GEMM path of [`attention`].
+const GEMM_ATTENTION_LEN: usize = 32;
 
 /// Multi-head self-attention of one text: `qkv` holds its `len` tokens'
 /// query, key and value rows (`3d` values each, biases added), `ctx`
 /// receives `len` rows of `d`. Every token attends to every token of the
 /// text (the texts of a batch are packed, so no padding mask is needed).
-///
-/// ```text
-/// per head: kt = k^T in blocks of 8 keys (zero-padded)
-///     per query i: s = (q_i / sqrt(hd)) kt      (8 keys per SIMD lane set,
-///                                                accumulated over hd)
-///                  p = exp(s - max s); ctx_i = (sum_l p_l v_l) / sum p
-/// ```
+/// Short texts run the fused loop of `attention_loop`; long ones per head
+/// `S = Q K^T / sqrt(hd)` and `C = softmax(S) V` as two GEMMs.
 pub(crate) fn attention(
     qkv: &[f32],
     ctx: &mut [f32],
     scratch: &mut AttnScratch,
     shape: AttnShape,
 ) {
-    dispatch!(attention_avx2, attention_impl(qkv, ctx, scratch, shape))
+    if qkv.len() / (3 * shape.d) >= GEMM_ATTENTION_LEN {
+        attention_gemm(qkv, ctx, scratch, shape);
+    } else {
+        attention_loop(qkv, ctx, scratch, shape);
+    }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn attention_avx2(
+/// [`attention`] as two GEMMs (the `gemm` crate) and a softmax per head.
+fn attention_gemm(
     qkv: &[f32],
     ctx: &mut [f32],
     scratch: &mut AttnScratch,
     shape: AttnShape,
 ) {
-    attention_impl::<true>(qkv, ctx, scratch, shape)
+    let AttnShape { d, heads } = shape;
+    let hd = d / heads;
+    let stride = 3 * d;
+    let len = qkv.len() / stride;
+    assert!(
+        hd * heads == d && qkv.len() == len * stride && ctx.len() == len * d,
+        "attention shapes"
+    );
+    if len == 0 {
+        return;
+    }
+    let scale = 1.0 / (hd as f32).sqrt();
+    let AttnScratch { probs, inv, .. } = scratch;
+    probs.clear();
+    probs.resize(len * len, 0.0);
+    inv.clear();
+    inv.resize(len, 0.0);
+    let (st, ln, dd) = (stride as isize, len as isize, d as isize);
+    for h in 0..heads {
+        let q = qkv[h * hd..].as_ptr();
+        let k = qkv[d + h * hd..].as_ptr();
+        let v = qkv[2 * d + h * hd..].as_ptr();
+        // SAFETY: row i of head h's q, k and v is qkv[i * stride + off
+        // ..][..hd] with off + hd <= 3d = stride, so with i < len every
+        // access is inside qkv (checked: len * stride values). `probs`
+        // has len * len values, `ctx` len * d (checked) and head h's
+        // columns h * hd .. (h + 1) * hd <= d. The destinations are
+        // unique borrows, so they alias no input.
+        unsafe {
+            // probs (len x len) = scale * Q (len x hd) K^T (hd x len).
+            gemm::gemm(
+                len,
+                len,
+                hd,
+                probs.as_mut_ptr(),
+                1,
+                ln,
+                false,
+                q,
+                1,
+                st,
+                k,
+                st,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        softmax_rows(probs, inv);
+        let c = ctx[h * hd..].as_mut_ptr();
+        // SAFETY: as above.
+        unsafe {
+            // ctx[:, head h] (len x hd) = P (len x len) V (len x hd).
+            gemm::gemm(
+                len,
+                hd,
+                len,
+                c,
+                1,
+                dd,
+                false,
+                probs.as_ptr(),
+                1,
+                ln,
+                v,
+                1,
+                st,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for (row, &s) in ctx.chunks_exact_mut(d).zip(inv.iter()) {
+            row[h * hd..(h + 1) * hd].iter_mut().for_each(|x| *x *= s);
+        }
+    }
+}
+
+dispatched! {
+    /// Each row of `p` (`inv.len()` rows) becomes `exp(p - max p)`, and
+    /// `inv` receives `1 / sum` of each row.
+    fn softmax_rows / softmax_rows_avx2 = softmax_rows_impl(
+        p: &mut [f32],
+        inv: &mut [f32]
+    )
+}
+
+#[inline(always)]
+fn softmax_rows_impl<const F: bool>(p: &mut [f32], inv: &mut [f32]) {
+    let Some(len) = p.len().checked_div(inv.len()) else { return };
+    if len == 0 {
+        return;
+    }
+    for (row, s) in p.chunks_exact_mut(len).zip(inv.iter_mut()) {
+        let max = max::<F>(row);
+        for x in row.iter_mut() {
+            *x = exp::<F>(*x - max);
+        }
+        *s = 1.0 / sum::<F>(row);
+    }
+}
+
+#[inline(always)]
+fn max<const F: bool>(v: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = v.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l = l.max(*x);
+        }
+    }
+    let m = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    chunks.remainder().iter().fold(m, |a, &b| a.max(b))
+}
+
+dispatched! {
+    /// [`attention`] for short texts, fused per query:
+    ///
+    /// ```text
+    /// per head: kt = k^T in blocks of 8 keys (zero-padded)
+    ///   per query i: s = (q_i / sqrt(hd)) kt   (8 keys per SIMD lane
+    ///                                           set, summed over hd)
+    ///                p = exp(s - max s); ctx_i = (sum_l p_l v_l) / sum p
+    /// ```
+    fn attention_loop / attention_loop_avx2 = attention_impl(
+        qkv: &[f32],
+        ctx: &mut [f32],
+        scratch: &mut AttnScratch,
+        shape: AttnShape
+    )
 }
 
 #[inline(always)]
@@ -286,7 +387,7 @@ fn attention_impl<const F: bool>(
     let len = qkv.len() / stride;
     let l8 = len.next_multiple_of(LANES);
     let scale = 1.0 / (hd as f32).sqrt();
-    let AttnScratch { kt, scores, acc } = scratch;
+    let AttnScratch { kt, scores, acc, .. } = scratch;
     kt.clear();
     kt.resize(hd * l8, 0.0);
     scores.clear();
@@ -434,14 +535,48 @@ mod tests {
     }
 
     #[test]
+    fn scalar_and_simd_instantiations_agree() {
+        let x: Vec<f32> =
+            (0..3 * 20).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let g: Vec<f32> = (0..20).map(|i| 1.0 + i as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..20).map(|i| i as f32 * -0.05).collect();
+        let close = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 2e-6 * (1.0 + y.abs()))
+        };
+        let (mut a, mut c) = (x.clone(), x.clone());
+        gelu(&mut a);
+        gelu_impl::<false>(&mut c);
+        assert!(close(&a, &c), "gelu");
+        let (mut a, mut c) = (x.clone(), x.clone());
+        gelu_tanh(&mut a);
+        gelu_tanh_impl::<false>(&mut c);
+        assert!(close(&a, &c), "gelu_tanh");
+        let (mut a, mut c) = (x.clone(), x.clone());
+        layer_norm(&mut a, &g, &b, 1e-12);
+        layer_norm_impl::<false>(&mut c, &g, &b, 1e-12);
+        assert!(close(&a, &c), "layer_norm");
+        let (mut a, mut c) = (x.clone(), x.clone());
+        let (mut ia, mut ic) = (vec![0f32; 3], vec![0f32; 3]);
+        softmax_rows(&mut a, &mut ia);
+        softmax_rows_impl::<false>(&mut c, &mut ic);
+        assert!(close(&a, &c) && close(&ia, &ic), "softmax_rows");
+        for (row, s) in a.chunks_exact(20).zip(&ia) {
+            let total: f32 = row.iter().sum();
+            assert!((total * s - 1.0).abs() < 1e-6);
+            assert!(row.contains(&1.0), "max maps to 1");
+        }
+    }
+
+    #[test]
     fn layer_norm_matches_definition() {
         let d = 13;
         let mut x: Vec<f32> = (0..2 * d).map(|i| (i as f32).sin()).collect();
         let orig = x.clone();
         let g: Vec<f32> = (0..d).map(|i| 1.0 + i as f32 * 0.1).collect();
         let b: Vec<f32> = (0..d).map(|i| i as f32 * -0.05).collect();
-        let zero = vec![0f32; d];
-        add_layer_norm(&mut x, &zero, None, &g, &b, 1e-12);
+        layer_norm(&mut x, &g, &b, 1e-12);
         for r in 0..2 {
             let row = &orig[r * d..(r + 1) * d];
             let mean = row.iter().sum::<f32>() / d as f32;
@@ -456,7 +591,7 @@ mod tests {
 
     #[test]
     fn attention_matches_naive() {
-        for len in [1, 5, 37, 70] {
+        for len in [1, 5, 31, 32, 37, 70, 256] {
             attention_case(len);
         }
     }
@@ -466,13 +601,34 @@ mod tests {
         let qkv: Vec<f32> = (0..len * 3 * d)
             .map(|i| ((i * 7919) % 97) as f32 / 50.0 - 1.0)
             .collect();
-        let mut ctx = vec![0f32; len * d];
-        attention(
-            &qkv,
-            &mut ctx,
-            &mut AttnScratch::default(),
-            AttnShape { d, heads },
-        );
+        // The dispatched path, both fused-loop instantiations and the
+        // GEMM path, each against the f64 reference.
+        type Attn = fn(&[f32], &mut [f32], &mut AttnScratch, AttnShape);
+        let paths: [Attn; 4] = [
+            attention,
+            attention_impl::<false>,
+            attention_loop,
+            attention_gemm,
+        ];
+        for f in paths {
+            let mut ctx = vec![0f32; len * d];
+            f(
+                &qkv,
+                &mut ctx,
+                &mut AttnScratch::default(),
+                AttnShape { d, heads },
+            );
+            check_attention(&qkv, &ctx, len, d, heads);
+        }
+    }
+
+    fn check_attention(
+        qkv: &[f32],
+        ctx: &[f32],
+        len: usize,
+        d: usize,
+        heads: usize,
+    ) {
         let hd = d / heads;
         for h in 0..heads {
             for i in 0..len {

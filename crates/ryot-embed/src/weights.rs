@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use ryot_kernels::Weights;
-use ryot_kernels::dense::{DenseBf16, DenseF16, DenseF32};
+use ryot_kernels::dense::{DenseBf16, DenseF16};
 use ryot_quant::QuantType;
 use safetensors::{Dtype, SafeTensors};
 
@@ -54,8 +54,20 @@ impl Precision {
 
 /// A linear layer `y = W x + b` with `W` of `m` rows by `k` columns.
 pub(crate) struct Linear {
-    pub w: Weights,
+    pub w: LinearWeights,
     pub b: Vec<f32>,
+    /// Output features (rows of `W`).
+    pub m: usize,
+    /// Input features (columns of `W`).
+    pub k: usize,
+}
+
+/// How a linear layer's matrix is stored.
+pub(crate) enum LinearWeights {
+    /// f32 `W^T` (`k` rows of `m`), multiplied by the `gemm` crate.
+    F32T(Vec<f32>),
+    /// Packed for `ryot_kernels::matmul` (the reduced precisions).
+    Kernels(Weights),
 }
 
 /// LayerNorm parameters.
@@ -349,7 +361,15 @@ impl Loader<'_> {
         k: usize,
     ) -> Result<Linear, EmbedError> {
         let packed = match self.precision {
-            Precision::F32 => DenseF32::from_f32(&w, m, k).map(Weights::F32),
+            Precision::F32 => {
+                let mut wt = vec![0f32; m * k];
+                for (r, row) in w.chunks_exact(k).enumerate() {
+                    for (c, &v) in row.iter().enumerate() {
+                        wt[c * m + r] = v;
+                    }
+                }
+                return Ok(Linear { w: LinearWeights::F32T(wt), b, m, k });
+            }
             Precision::Bf16 => DenseBf16::from_f32(&w, m, k).map(Weights::Bf16),
             Precision::F16 => DenseF16::from_f32(&w, m, k).map(Weights::F16),
             Precision::Q8_0 => {
@@ -359,7 +379,7 @@ impl Loader<'_> {
             }
         };
         let w = packed.map_err(|e| self.err(format!("{name}: {e}")))?;
-        Ok(Linear { w, b })
+        Ok(Linear { w: LinearWeights::Kernels(w), b, m, k })
     }
 }
 
