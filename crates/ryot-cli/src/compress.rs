@@ -23,6 +23,40 @@ pub enum CompressCommand {
     Search(SearchArgs),
     /// Search and compare with ground truth (recall@k).
     Eval(EvalArgs),
+    /// Measure candidate pipelines on your vectors and recommend one.
+    Suggest(SuggestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SuggestArgs {
+    /// Corpus vectors (.npy, float32 [n, d]).
+    #[arg(short, long)]
+    input: PathBuf,
+    /// Query vectors (default: a seeded held-out sample of the corpus).
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// Best recall within this many bytes per vector.
+    #[arg(
+        long,
+        conflicts_with = "target_recall",
+        required_unless_present = "target_recall"
+    )]
+    budget_bytes: Option<usize>,
+    /// Fewest bytes per vector reaching this codes-only recall@10.
+    #[arg(long)]
+    target_recall: Option<f64>,
+    /// Rows searched (subsampled, seeded).
+    #[arg(long, default_value_t = 20_000)]
+    base_rows: usize,
+    /// Pipelines to try (comma-separated; default: a 4x-256x set).
+    #[arg(long, value_delimiter = ',')]
+    pipelines: Vec<String>,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -61,6 +95,9 @@ pub struct EncodeArgs {
     /// Second tier kept for rescoring.
     #[arg(long, value_parser = ["none", "int8", "f32"], default_value = "none")]
     tier: String,
+    /// Entropy-code the stored codes (rANS) when that makes them smaller.
+    #[arg(long)]
+    entropy: bool,
 }
 
 #[derive(Args, Debug)]
@@ -128,7 +165,69 @@ pub fn run(cmd: CompressCommand) -> anyhow::Result<()> {
         CompressCommand::Encode(a) => encode(a),
         CompressCommand::Search(a) => search(a, None),
         CompressCommand::Eval(a) => search(a.search, Some(a.gt)),
+        CompressCommand::Suggest(a) => suggest(a),
     }
+}
+
+fn suggest(a: SuggestArgs) -> anyhow::Result<()> {
+    use ryot_compress::suggest::{Goal, Options};
+    let goal = match (a.budget_bytes, a.target_recall) {
+        (Some(b), _) => Goal::Budget(b),
+        (None, Some(r)) => Goal::Recall(r),
+        (None, None) => bail!("give --budget-bytes B or --target-recall R"),
+    }
+    .check()?;
+    let x = read(&a.input)?;
+    let q = a.queries.as_deref().map(read).transpose()?;
+    let opts = Options {
+        base_rows: a.base_rows,
+        pipelines: a.pipelines.clone(),
+        seed: a.seed,
+        ..Options::default()
+    };
+    let pb = bar(0);
+    let s = ryot_compress::suggest::suggest(
+        &x,
+        q.as_ref(),
+        goal,
+        &opts,
+        &mut |done, total, msg| {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+            pb.set_message(msg.to_string());
+        },
+    );
+    pb.finish_and_clear();
+    let s = s?;
+    if !a.json {
+        print!("{}", s.render());
+        return Ok(());
+    }
+    let rows: Vec<_> = s
+        .rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "pipeline": r.pipeline, "bytes_per_vector": r.bytes_per_vector,
+                "ratio": r.ratio, "recall_at_10": r.recall_at_10,
+                "recall_at_10_rescored": r.recall_at_10_rescored,
+                "qps": r.qps, "train_s": r.train_s,
+            })
+        })
+        .collect();
+    let goal = match s.goal {
+        Goal::Budget(b) => serde_json::json!({ "budget_bytes": b }),
+        Goal::Recall(r) => serde_json::json!({ "target_recall": r }),
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "goal": goal, "queries": s.queries, "held_out": s.held_out,
+            "base_rows": s.base_rows, "results": rows,
+            "recommended": s.pick.map(|i| s.rows[i].pipeline.clone()),
+        })
+    );
+    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<ryot_compress::Matrix> {
@@ -180,6 +279,7 @@ fn encode(a: EncodeArgs) -> anyhow::Result<()> {
         _ => TierKind::None,
     };
     let mut index = Index::new(p, tier);
+    index.set_entropy_coding(a.entropy);
     let chunk = 4096;
     let pb = bar(x.rows as u64);
     pb.set_message("encoding");

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset 0   8 bytes  magic "RYOTCMP\0"
-//!        8   u32      format version (1)
+//!        8   u32      format version (1 or 2; this build writes 2)
 //!       12   u32      kind: 1 = codec, 2 = index
 //!       16   u64      payload length in bytes
 //!       24   32 bytes SHA-256 of the payload
@@ -22,8 +22,9 @@ use crate::npy::write_atomic;
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"RYOTCMP\0";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes (it reads 1 and 2). Version 2
+/// changed only the index payload (see [`crate::index`]).
+pub const VERSION: u32 = 2;
 /// Header length in bytes.
 pub const HEADER: usize = 56;
 
@@ -71,7 +72,7 @@ pub fn check(bytes: &[u8], want: Kind) -> Result<std::ops::Range<usize>> {
         u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
     };
     let version = u32_at(8);
-    if version != VERSION {
+    if version == 0 || version > VERSION {
         return Err(Error::Version { found: version, supported: VERSION });
     }
     let kind = u32_at(12);
@@ -103,6 +104,11 @@ pub fn check(bytes: &[u8], want: Kind) -> Result<std::ops::Range<usize>> {
         return Err(Error::Corrupt("checksum mismatch".into()));
     }
     Ok(range)
+}
+
+/// The format version of a file image already accepted by [`check`].
+pub fn version(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])
 }
 
 fn kind_name(k: u32) -> &'static str {

@@ -5,10 +5,16 @@
 //! format, atomically; the f32 tier can stay memory-mapped after
 //! [`Index::open`].
 //!
-//! Payload: pipeline, `n` (u64), code bytes (u64), `n` u64 ids, the
-//! codes, then the tier: kind (u32; 0 none, 1 int8, 2 f32), and for int8
-//! its calibration then `n*d` bytes, for f32 the dimension (u64), zero
-//! padding to a 64-byte file offset, then `n*d` f32.
+//! Payload (format 2): pipeline, `n` (u64), code bytes (u64), the
+//! storage block (u32: 1 row-major, 32 fast-scan blocks, as the codec
+//! says), the code coding (u32: 0 raw, 1 rANS), `n` u64 ids, the codes
+//! (raw: in the storage layout, [`Pipeline::stored_len`] bytes; rANS: a
+//! u64 length and an [`entropy`](crate::entropy) blob of the row-major
+//! codes, written only when smaller), then the tier: kind
+//! (u32; 0 none, 1 int8, 2 f32), and for int8 its calibration then `n*d`
+//! bytes, for f32 the dimension (u64), zero padding to a 64-byte file
+//! offset, then `n*d` f32. Format 1 (still read) had neither the block
+//! nor the coding field and always row-major codes.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -46,9 +52,11 @@ enum Tier {
 pub struct Index {
     pipeline: Pipeline,
     ids: Vec<u64>,
+    /// In the pipeline's storage layout.
     codes: Vec<u8>,
     tier: Tier,
     seen: HashSet<u64>,
+    entropy: bool,
 }
 
 impl Index {
@@ -65,7 +73,19 @@ impl Index {
             codes: Vec::new(),
             tier,
             seen: HashSet::new(),
+            entropy: false,
         }
+    }
+
+    /// Whether [`Index::save`] entropy-codes the codes (rANS) when that
+    /// makes them smaller; files written so load it back switched on.
+    pub fn set_entropy_coding(&mut self, on: bool) {
+        self.entropy = on;
+    }
+
+    /// See [`Index::set_entropy_coding`].
+    pub fn entropy_coding(&self) -> bool {
+        self.entropy
     }
 
     /// The pipeline.
@@ -133,7 +153,20 @@ impl Index {
                 q.encode_batch(x, &mut codes[start..]);
             }
         }
-        self.codes.extend_from_slice(&codes);
+        if self.pipeline.codec.block() == 1 {
+            self.codes.extend_from_slice(&codes);
+        } else {
+            // Blocks are self-contained: re-lay only the last, partial
+            // one together with the new codes.
+            let (n, bl) = (self.ids.len(), self.pipeline.codec.block());
+            let full = n / bl * bl;
+            let at = self.pipeline.stored_len(full);
+            let mut rows = self.pipeline.unstore(&self.codes[at..], n - full);
+            rows.extend_from_slice(&codes);
+            self.codes.truncate(at);
+            let more = n - full + x.rows;
+            self.codes.extend(self.pipeline.to_stored(&rows, more));
+        }
         self.ids.extend_from_slice(ids);
         self.seen.extend(fresh);
         Ok(())
@@ -170,7 +203,7 @@ impl Index {
                 c.clamp(k, n)
             }
         };
-        let raw = self.pipeline.search(&self.codes, queries, c)?;
+        let raw = self.pipeline.search_stored(&self.codes, n, queries, c)?;
         let mut out = Vec::with_capacity(raw.len());
         for (qi, cand) in raw.into_iter().enumerate() {
             let hits: Vec<(u32, f32)> = if candidates.is_some() {
@@ -222,10 +255,24 @@ impl Index {
         self.pipeline.save(&mut w);
         w.u64(self.ids.len() as u64);
         w.u64(self.pipeline.code_bytes() as u64);
+        w.u32(self.pipeline.codec.block() as u32);
+        let n = self.ids.len();
+        let blob = if self.entropy {
+            let rows = self.pipeline.unstore(&self.codes, n);
+            crate::entropy::encode(&rows, self.pipeline.code_bytes())
+                .ok()
+                .filter(|b| b.len() + 8 < self.codes.len())
+        } else {
+            None
+        };
+        w.u32(blob.is_some() as u32);
         for &id in &self.ids {
             w.u64(id);
         }
-        w.buf.extend_from_slice(&self.codes);
+        match &blob {
+            Some(b) => w.bytes(b),
+            None => w.buf.extend_from_slice(&self.codes),
+        }
         let d = self.pipeline.dim();
         match &self.tier {
             Tier::None => w.u32(0),
@@ -273,7 +320,8 @@ impl Index {
     /// Reads an index fully into memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Index> {
         let range = container::check(bytes, Kind::Index)?;
-        let (mut idx, tier_at) = Self::parse(&bytes[range.clone()])?;
+        let v = container::version(bytes);
+        let (mut idx, tier_at) = Self::parse(&bytes[range.clone()], v)?;
         if let Some((d, off)) = tier_at {
             let n = idx.len() * d * 4;
             let start = range.start + off;
@@ -297,7 +345,8 @@ impl Index {
         let map = unsafe { memmap2::Mmap::map(&f) }
             .map_err(|e| Error::io(path, e))?;
         let range = container::check(&map, Kind::Index)?;
-        let (mut idx, tier_at) = Self::parse(&map[range.clone()])?;
+        let v = container::version(&map);
+        let (mut idx, tier_at) = Self::parse(&map[range.clone()], v)?;
         if let Some((_, off)) = tier_at {
             idx.tier = Tier::Mapped { map, offset: range.start + off };
         }
@@ -306,7 +355,10 @@ impl Index {
 
     /// Parses a payload; an f32 tier is returned as (dim, payload offset)
     /// for the caller to copy or map.
-    fn parse(p: &[u8]) -> Result<(Index, Option<(usize, usize)>)> {
+    fn parse(
+        p: &[u8],
+        version: u32,
+    ) -> Result<(Index, Option<(usize, usize)>)> {
         let mut r = Reader::new(p);
         let pipeline = Pipeline::load(&mut r)?;
         let n = r.u64()? as usize;
@@ -316,15 +368,42 @@ impl Index {
                 "code size disagrees with codec".into(),
             ));
         }
+        let (block, coded) = if version >= 2 {
+            let block = r.u32()? as usize;
+            if block != pipeline.codec.block() {
+                return Err(Error::Corrupt(format!(
+                    "code layout block {block}, the codec uses {}",
+                    pipeline.codec.block()
+                )));
+            }
+            match r.u32()? {
+                c @ (0 | 1) => (block, c == 1),
+                c => return Err(Error::Corrupt(format!("code coding {c}"))),
+            }
+        } else {
+            (1, false)
+        };
         if n > r.remaining() / 8 {
             return Err(Error::Truncated(format!("{n} ids")));
         }
         let ids: Vec<u64> = (0..n).map(|_| r.u64()).collect::<Result<_>>()?;
-        let codes = r
-            .take(n.checked_mul(cb).ok_or_else(|| {
-                Error::Corrupt("code count overflows".into())
-            })?)?;
-        let codes = codes.to_vec();
+        let len = n
+            .checked_add(block - 1)
+            .and_then(|x| (x / block).checked_mul(block * cb))
+            .ok_or_else(|| Error::Corrupt("code count overflows".into()))?;
+        let mut codes = if coded {
+            let l = r.u64()? as usize;
+            let (rows, c, m) = crate::entropy::decode(r.take(l)?)?;
+            if c != cb || m != n {
+                return Err(Error::Corrupt("entropy-coded code shape".into()));
+            }
+            pipeline.to_stored(&rows, n)
+        } else {
+            r.take(len)?.to_vec()
+        };
+        if !coded && block != pipeline.codec.block() {
+            codes = pipeline.to_stored(&codes, n);
+        }
         let d = pipeline.dim();
         let mut tier_at = None;
         let tier = match r.u32()? {
@@ -358,7 +437,7 @@ impl Index {
         if seen.len() != ids.len() {
             return Err(Error::Corrupt("duplicate ids".into()));
         }
-        let idx = Index { pipeline, ids, codes, tier, seen };
+        let idx = Index { pipeline, ids, codes, tier, seen, entropy: coded };
         Ok((idx, tier_at))
     }
 }

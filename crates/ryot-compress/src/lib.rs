@@ -16,6 +16,7 @@
 pub mod bytes;
 pub mod codec;
 pub mod container;
+pub mod entropy;
 pub mod error;
 pub mod index;
 pub mod kernels;
@@ -27,6 +28,7 @@ pub mod pipeline;
 pub mod rng;
 pub mod search;
 pub mod spec;
+pub mod suggest;
 
 pub use error::{Error, Result};
 pub use index::{Index, TierKind};

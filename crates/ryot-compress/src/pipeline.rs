@@ -3,6 +3,7 @@
 
 use crate::bytes::{Reader, Writer};
 use crate::codec::binary::Binary;
+use crate::codec::multi::Multi;
 use crate::codec::pq::Pq;
 use crate::codec::rabitq::RaBitQ;
 use crate::codec::scalar::{Float, Sq};
@@ -63,7 +64,14 @@ impl Pipeline {
                 Stage::Rot => Linear::rot(x.dim, &mut rng),
                 Stage::Itq => Linear::itq(&x, opts.itq_iters, &mut rng)?,
                 Stage::Opq(m) => {
-                    Linear::opq(&x, m, opts.opq_iters, 4, &mut rng)?
+                    // Trained with the PQ that follows when it has the
+                    // same sub-spaces (4-bit codes want their own
+                    // rotation), else with 8-bit codes.
+                    let bits = match parsed.quantizer {
+                        Stage::Pq { m: m2, bits, .. } if m2 == m => bits,
+                        _ => 8,
+                    };
+                    Linear::opq(&x, (m, bits), opts.opq_iters, 4, &mut rng)?
                 }
                 _ => unreachable!("parse puts only transforms here"),
             };
@@ -71,15 +79,23 @@ impl Pipeline {
             transforms.push(t);
         }
         let d = x.dim;
+        if !parsed.levels.is_empty() {
+            let bits = if parsed.quantizer == Stage::Int8 { 8 } else { 4 };
+            Multi::check(&parsed.levels, bits, d)?;
+            let sq = Sq::train(&x, bits)?;
+            let codec = Box::new(Multi::new(&parsed.levels, sq)?);
+            return Ok(Pipeline { transforms, codec, dim: sample.dim });
+        }
         let codec: Box<dyn Codec> = match parsed.quantizer {
             Stage::F32 => Box::new(Float::new(d, false)),
             Stage::F16 => Box::new(Float::new(d, true)),
             Stage::Int8 => Box::new(Sq::train(&x, 8)?),
             Stage::Int4 => Box::new(Sq::train(&x, 4)?),
             Stage::Bin => Box::new(Binary::train(&x)?),
-            Stage::Pq { m, bits } => {
-                Box::new(Pq::train(&x, m, bits, opts.kmeans_iters, &mut rng)?)
-            }
+            Stage::Pq { m, bits, fast } => Box::new(
+                Pq::train(&x, m, bits, opts.kmeans_iters, &mut rng)?
+                    .with_fast_scan(fast)?,
+            ),
             Stage::RaBitQ(b) => Box::new(RaBitQ::train(&x, b, &mut rng)?),
             Stage::Sparse(k) => Box::new(Sparse::new(d, k)?),
             _ => unreachable!("parse puts a quantizer last"),
@@ -102,8 +118,12 @@ impl Pipeline {
                 _ => {}
             }
         }
+        if !parsed.levels.is_empty() {
+            let bits = if parsed.quantizer == Stage::Int8 { 8 } else { 4 };
+            return Multi::check(&parsed.levels, bits, d).is_ok();
+        }
         match parsed.quantizer {
-            Stage::Pq { m, bits } => Pq::check(d, m, bits).is_ok(),
+            Stage::Pq { m, bits, .. } => Pq::check(d, m, bits).is_ok(),
             Stage::Sparse(k) => k <= d && d <= 1 << 16,
             _ => true,
         }
@@ -166,7 +186,10 @@ impl Pipeline {
         self.codec.scan(q, codes, scores);
     }
 
-    /// Top-`k` rows for each query over `codes` (exhaustive scan).
+    /// Top-`k` rows for each query over row-major `codes` (exhaustive
+    /// scan; fast-scan codecs rearrange the codes first, so keep them in
+    /// the storage layout and call [`Pipeline::search_stored`] when
+    /// searching repeatedly).
     pub fn search(
         &self,
         codes: &[u8],
@@ -181,6 +204,43 @@ impl Pipeline {
             )));
         }
         let n = codes.len() / cb;
+        if self.codec.block() == 1 {
+            return self.search_stored(codes, n, queries, k);
+        }
+        self.search_stored(&self.codec.to_stored(codes, n), n, queries, k)
+    }
+
+    /// Bytes of the storage layout of `n` codes (row-major unless the
+    /// codec interleaves blocks, see [`Codec::block`]).
+    pub fn stored_len(&self, n: usize) -> usize {
+        codec::stored_len(self.codec.as_ref(), n)
+    }
+
+    /// `n` row-major codes in the storage layout.
+    pub fn to_stored(&self, codes: &[u8], n: usize) -> Vec<u8> {
+        self.codec.to_stored(codes, n)
+    }
+
+    /// The storage layout of `n` codes back to row-major codes.
+    pub fn unstore(&self, stored: &[u8], n: usize) -> Vec<u8> {
+        self.codec.unstore(stored, n)
+    }
+
+    /// Top-`k` rows for each query over `n` codes in the storage layout.
+    pub fn search_stored(
+        &self,
+        stored: &[u8],
+        n: usize,
+        queries: &Matrix,
+        k: usize,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        if stored.len() != self.stored_len(n) {
+            return Err(Error::Shape(format!(
+                "{} stored code bytes for {n} vectors, expected {}",
+                stored.len(),
+                self.stored_len(n)
+            )));
+        }
         if n == 0 {
             return Err(Error::Empty("corpus"));
         }
@@ -190,10 +250,13 @@ impl Pipeline {
             )));
         }
         let qp = self.prepare_queries(queries)?;
+        if let Some(h) = self.codec.search_stored(&qp, stored, n, k) {
+            return Ok(h);
+        }
         let mut scores = vec![0f32; n];
         Ok((0..qp.rows)
             .map(|i| {
-                self.scan(qp.row(i), codes, &mut scores);
+                self.scan(qp.row(i), stored, &mut scores);
                 top_k(&scores, k)
             })
             .collect())

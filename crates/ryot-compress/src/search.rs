@@ -19,6 +19,9 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
     if k == 0 {
         return Vec::new();
     }
+    if k > 64 {
+        return top_k_heap(scores, k);
+    }
     // A sorted buffer (worst last) with a threshold check: cheap for small
     // k, which is the common case (10-100 out of many thousands).
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
@@ -40,6 +43,42 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
         }
     }
     best
+}
+
+/// A hit ordered so that the worse one is greater (lower score, then
+/// higher row), for a max-heap of the current worst.
+#[derive(Clone, Copy, PartialEq)]
+struct Worst(f32, u32);
+
+impl Eq for Worst {}
+
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Worst {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.0.total_cmp(&self.0).then(self.1.cmp(&o.1))
+    }
+}
+
+/// [`top_k`] for large `k`: a binary heap, `O(n log k)`.
+fn top_k_heap(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+    for (i, &s) in scores.iter().enumerate() {
+        let s = if s.is_nan() { f32::NEG_INFINITY } else { s };
+        let w = Worst(s, i as u32);
+        if heap.len() < k {
+            heap.push(w);
+        } else if let Some(mut top) = heap.peek_mut()
+            && w < *top
+        {
+            *top = w;
+        }
+    }
+    heap.into_sorted_vec().into_iter().map(|w| (w.1, w.0)).collect()
 }
 
 /// Exact top-`k` by inner product for every query: `(ids, scores)`, each
@@ -134,5 +173,18 @@ mod tests {
         assert_eq!(top_k(&s, 3), vec![(1, 0.9), (4, 0.7), (0, 0.5)]);
         assert_eq!(top_k(&s, 0), vec![]);
         assert_eq!(top_k(&s, 10).len(), 5);
+    }
+
+    #[test]
+    fn heap_and_sorted_selection_agree() {
+        let mut r = crate::rng::Rng::new(4);
+        // Few distinct values, so ties are common.
+        let s: Vec<f32> = (0..5000).map(|_| r.below(50) as f32).collect();
+        let mut want: Vec<(u32, f32)> =
+            s.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for k in [65, 300, 5000] {
+            assert_eq!(top_k(&s, k), want[..k].to_vec());
+        }
     }
 }

@@ -2,17 +2,20 @@
 //!
 //! ```text
 //! spec      := stage ( ">" stage )*
-//! stage     := transform | quantizer
+//! stage     := transform | multi | quantizer
+//! multi     := "multi:" L ( "," L )*   (increasing prefix lengths; only
+//!                                        right before int8 or int4)
 //! transform := "pca:" N | "mrl:" N | "rot" | "itq" | "opq:" M
 //! quantizer := "f32" | "f16" | "int8" | "int4" | "bin"
-//!            | "pq:" M [ "x" B ]        (B = 8 or 4, default 8)
+//!            | "pq:" M [ "x" B [ "fs" ] ]  (B = 8 or 4, default 8;
+//!                                        "fs": 4-bit fast-scan layout)
 //!            | "rabitq" [ ":" B ]       (B = 1..8, default 1)
 //!            | "sparse:" K
 //! ```
 //!
 //! Transforms come first; at most one quantizer, last (none means `f32`).
 //! Examples: `int8`, `bin`, `mrl:128>int8`, `pca:128>rabitq:2`,
-//! `opq:48>pq:48x8`, `itq>bin`. [`Spec::parse`] and `Display` are
+//! `opq:48>pq:48x8`, `opq:96>pq:96x4fs`, `itq>bin`. [`Spec::parse`] and `Display` are
 //! inverses (the display is canonical: defaults written out).
 
 use std::fmt;
@@ -48,6 +51,8 @@ pub enum Stage {
         m: usize,
         /// Bits per sub-space code.
         bits: u32,
+        /// 4-bit fast-scan layout and kernel.
+        fast: bool,
     },
     /// RaBitQ with `bits` per dimension.
     RaBitQ(u32),
@@ -82,7 +87,9 @@ impl fmt::Display for Stage {
             Stage::Int8 => f.write_str("int8"),
             Stage::Int4 => f.write_str("int4"),
             Stage::Bin => f.write_str("bin"),
-            Stage::Pq { m, bits } => write!(f, "pq:{m}x{bits}"),
+            Stage::Pq { m, bits, fast } => {
+                write!(f, "pq:{m}x{bits}{}", if *fast { "fs" } else { "" })
+            }
             Stage::RaBitQ(b) => write!(f, "rabitq:{b}"),
             Stage::Sparse(k) => write!(f, "sparse:{k}"),
         }
@@ -94,6 +101,8 @@ impl fmt::Display for Stage {
 pub struct Spec {
     /// Transforms, in order.
     pub transforms: Vec<Stage>,
+    /// Multi-resolution prefix levels (`multi:..`; empty: none).
+    pub levels: Vec<usize>,
     /// The quantizer.
     pub quantizer: Stage,
 }
@@ -102,6 +111,11 @@ impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for t in &self.transforms {
             write!(f, "{t}>")?;
+        }
+        if !self.levels.is_empty() {
+            let l: Vec<String> =
+                self.levels.iter().map(|l| l.to_string()).collect();
+            write!(f, "multi:{}>", l.join(","))?;
         }
         write!(f, "{}", self.quantizer)
     }
@@ -133,7 +147,9 @@ impl Spec {
             });
         }
         let mut stages = Vec::new();
-        for tok in s.split('>').map(str::trim) {
+        let mut levels = Vec::new();
+        let toks: Vec<&str> = s.split('>').map(str::trim).collect();
+        for (ti, &tok) in toks.iter().enumerate() {
             let err = |msg: &str| Error::Spec {
                 spec: spec.into(),
                 token: tok.into(),
@@ -150,6 +166,24 @@ impl Spec {
                     Ok(st)
                 }
             };
+            if name.eq_ignore_ascii_case("multi") {
+                let a =
+                    arg.ok_or_else(|| err("needs levels, e.g. multi:32,64"))?;
+                for v in a.split(',') {
+                    levels.push(num(spec, tok, Some(v.trim()), "a level")?);
+                }
+                let next = toks.get(ti + 1).map(|t| t.to_ascii_lowercase());
+                let ok = ti + 2 == toks.len()
+                    && matches!(
+                        next.as_deref(),
+                        Some("int8" | "int4" | "sq8" | "sq4")
+                    );
+                if !ok {
+                    return Err(err("multi must come right before a final \
+                                    int8 or int4"));
+                }
+                continue;
+            }
             let st = match name.to_ascii_lowercase().as_str() {
                 "pca" => Stage::Pca(num(spec, tok, arg, "a dimension")?),
                 "mrl" => Stage::Mrl(num(spec, tok, arg, "a dimension")?),
@@ -180,6 +214,13 @@ impl Spec {
                         None => (a, None),
                     };
                     let m = num(spec, tok, Some(m), "sub-spaces")?;
+                    let (b, fast) = match b {
+                        Some(b) => match b.strip_suffix("fs") {
+                            Some(b) => (Some(b), true),
+                            None => (Some(b), false),
+                        },
+                        None => (None, false),
+                    };
                     let bits = match b {
                         None => 8,
                         Some(b) => num(spec, tok, Some(b), "bits")?,
@@ -187,7 +228,10 @@ impl Spec {
                     if bits != 8 && bits != 4 {
                         return Err(err("PQ bits must be 8 or 4"));
                     }
-                    Stage::Pq { m, bits: bits as u32 }
+                    if fast && bits != 4 {
+                        return Err(err("fast-scan (fs) needs 4-bit codes"));
+                    }
+                    Stage::Pq { m, bits: bits as u32, fast }
                 }
                 "" => return Err(err("empty stage (two '>' in a row?)")),
                 _ => {
@@ -200,6 +244,13 @@ impl Spec {
             stages.push((tok, st));
         }
         let n = stages.len();
+        if n == 0 {
+            return Err(Error::Spec {
+                spec: spec.into(),
+                token: String::new(),
+                msg: "no quantizer after multi".into(),
+            });
+        }
         let mut transforms = Vec::new();
         let mut quantizer = Stage::F32;
         for (i, (tok, st)) in stages.into_iter().enumerate() {
@@ -215,7 +266,7 @@ impl Spec {
                 });
             }
         }
-        Ok(Spec { transforms, quantizer })
+        Ok(Spec { transforms, levels, quantizer })
     }
 }
 
@@ -233,6 +284,9 @@ mod tests {
             "itq>bin",
             "rot>bin",
             "pq:96x4",
+            "opq:96>pq:96x4fs",
+            "pca:256>multi:32,64,128>int8",
+            "multi:16>int4",
             "sparse:32",
             "pca:64>f32",
         ] {
@@ -254,6 +308,10 @@ mod tests {
             ("bin:3", "bin:3"),
             ("int8>>bin", ""),
             ("rabitq:9", "rabitq:9"),
+            ("pq:48x8fs", "pq:48x8fs"),
+            ("multi:32>pq:8", "multi:32"),
+            ("multi:32,x>int8", "multi:32,x"),
+            ("multi:32", "multi:32"),
         ];
         for (s, tok) in cases {
             match Spec::parse(s) {

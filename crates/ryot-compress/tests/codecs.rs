@@ -1,4 +1,4 @@
-//! Codec round trips, file formats (golden v1 file, corrupt and truncated
+//! Codec round trips, file formats (golden v1 and v2 files, corrupt and truncated
 //! files), and bad input.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use ryot_compress::rng::Rng;
 use ryot_compress::search::exact_search;
 use ryot_compress::{Error, Index, Matrix, Pipeline, TierKind, TrainOptions};
 
-const SPECS: [&str; 14] = [
+const SPECS: [&str; 18] = [
     "f32",
     "f16",
     "int8",
@@ -19,10 +19,14 @@ const SPECS: [&str; 14] = [
     "rot>bin",
     "pq:8x8",
     "pq:8x4",
+    "pq:8x4fs",
+    "opq:4>pq:4x4fs",
     "opq:4>pq:4x8",
     "rabitq:1",
     "pca:16>rabitq:3",
     "mrl:24>int8",
+    "pca:16>multi:4,8>int8",
+    "multi:8,16>int4",
     "sparse:8",
 ];
 
@@ -113,9 +117,9 @@ fn codes_only_search_beats_chance_and_ranks_well() {
     }
 }
 
-fn small_index() -> Index {
+fn small_index_with(spec: &str) -> Index {
     let x = data(64, 16, 9);
-    let p = Pipeline::train("pq:4x4", &x, opts()).unwrap();
+    let p = Pipeline::train(spec, &x, opts()).unwrap();
     let mut idx = Index::new(p, TierKind::F32);
     let ids: Vec<u64> = (0..64).map(|i| 1_000_000_007 * i + 3).collect();
     idx.add(&ids[..40], &x.head(40)).unwrap();
@@ -124,22 +128,141 @@ fn small_index() -> Index {
     idx
 }
 
+fn small_index() -> Index {
+    small_index_with("pq:4x4")
+}
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+}
+
 #[test]
-fn golden_v1_index_file() {
-    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/v1-small.ryi");
-    let fresh = small_index().to_bytes();
-    if std::env::var_os("RYOT_BLESS").is_some() {
-        std::fs::write(&golden, &fresh).unwrap();
-    }
-    let bytes = std::fs::read(&golden).expect("golden file (RYOT_BLESS=1)");
-    assert_eq!(bytes, fresh, "format v1 bytes changed");
+fn golden_v1_index_file_still_loads() {
+    // Written by format 1 (kept byte for byte): it must load and answer
+    // exactly as a freshly built index.
+    let bytes = std::fs::read(golden("v1-small.ryi")).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
     let idx = Index::from_bytes(&bytes).unwrap();
     assert_eq!(idx.len(), 64);
     let q = data(3, 16, 10);
-    let a = idx.search(&q, 5, Some(20)).unwrap();
-    let b = small_index().search(&q, 5, Some(20)).unwrap();
-    assert_eq!(a, b);
+    for c in [None, Some(20)] {
+        let a = idx.search(&q, 5, c).unwrap();
+        let b = small_index().search(&q, 5, c).unwrap();
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn golden_v2_index_files() {
+    // Format 2: row-major and fast-scan layouts; regenerate deliberately
+    // with RYOT_BLESS=1.
+    for (name, spec) in
+        [("v2-small.ryi", "pq:4x4"), ("v2-small-fs.ryi", "pq:4x4fs")]
+    {
+        let fresh = small_index_with(spec).to_bytes();
+        if std::env::var_os("RYOT_BLESS").is_some() {
+            std::fs::write(golden(name), &fresh).unwrap();
+        }
+        let bytes = std::fs::read(golden(name)).expect("golden (RYOT_BLESS)");
+        assert_eq!(bytes, fresh, "{name}: format 2 bytes changed");
+        let idx = Index::from_bytes(&bytes).unwrap();
+        assert_eq!(idx.pipeline().spec(), spec);
+        let q = data(3, 16, 10);
+        let a = idx.search(&q, 5, Some(20)).unwrap();
+        let b = small_index_with(spec).search(&q, 5, Some(20)).unwrap();
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn multi_resolution_prefixes_are_the_shorter_codes() {
+    use ryot_compress::codec::multi::Multi;
+    let x = data(600, 32, 31);
+    let q = data(15, 32, 32);
+    let multi = Pipeline::train("pca:16>multi:4,8>int8", &x, opts()).unwrap();
+    assert_eq!(multi.spec(), "pca:16>multi:4,8>int8");
+    let codes = multi.encode(&x).unwrap();
+    let m =
+        multi.codec.as_any().downcast_ref::<Multi>().expect("a Multi codec");
+    assert_eq!(m.levels(), &[4, 8, 16]);
+    let qp = multi.prepare_queries(&q).unwrap();
+    for (li, l) in [4usize, 8].into_iter().enumerate() {
+        // The first l bytes of each code are the pca:16>mrl:l>int8 code.
+        let short =
+            Pipeline::train(&format!("pca:16>mrl:{l}>int8"), &x, opts())
+                .unwrap();
+        let sc = short.encode(&x).unwrap();
+        for i in 0..x.rows {
+            assert_eq!(&codes[i * 16..i * 16 + l], &sc[i * l..(i + 1) * l]);
+        }
+        // Searching level 0 alone is searching the short codes.
+        if li == 0 {
+            let want = short.search(&sc, &q, 10).unwrap();
+            for (qi, w) in want.iter().enumerate() {
+                let got = m.search_level(qp.row(qi), &codes, x.rows, 10, 0);
+                let a: Vec<u32> = got.iter().map(|h| h.0).collect();
+                let b: Vec<u32> = w.iter().map(|h| h.0).collect();
+                assert_eq!(a, b);
+            }
+        }
+    }
+    // Pipeline search is the full int8 scan; a cascade keeping every
+    // row equals it, and one keeping 3k rows agrees better than level 0.
+    let full = Pipeline::train("pca:16>int8", &x, opts()).unwrap();
+    let fc = full.encode(&x).unwrap();
+    assert_eq!(fc, codes);
+    let a = full.search(&fc, &q, 10).unwrap();
+    assert_eq!(multi.search(&codes, &q, 10).unwrap(), a);
+    let agree = |b: &[Vec<(u32, f32)>]| -> usize {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| {
+                y.iter().filter(|h| x.iter().any(|g| g.0 == h.0)).count()
+            })
+            .sum()
+    };
+    type Hits = Vec<(u32, f32)>;
+    let run = |f: &dyn Fn(&[f32]) -> Hits| -> Vec<Hits> {
+        (0..q.rows).map(|i| f(qp.row(i))).collect()
+    };
+    let all = run(&|v| m.search_cascade(v, &codes, x.rows, 10, x.rows));
+    assert_eq!(all, a);
+    let c30 = run(&|v| m.search_cascade(v, &codes, x.rows, 10, 30));
+    let l0 = run(&|v| m.search_level(v, &codes, x.rows, 10, 0));
+    let (ac, a0) = (agree(&c30), agree(&l0));
+    assert!(ac > a0 + 20, "cascade {ac}/150, level 0 {a0}/150");
+    for bad in
+        ["multi:8,4>int8", "multi:40>int8", "multi:3>int4", "multi:32>int8"]
+    {
+        assert!(Pipeline::train(bad, &x, opts()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn fast_scan_index_matches_plain_4bit_pq() {
+    // Same training seed: pq:8x4fs and pq:8x4 hold identical codes; the
+    // fast-scan search (u8 tables, re-ranked by float ADC) finds nearly
+    // the same top 10, and add/save/reload keep it valid.
+    let x = data(777, 32, 21);
+    let q = data(20, 32, 22);
+    let ids: Vec<u64> = (0..777).map(|i| 3 * i + 1).collect();
+    let mut res = Vec::new();
+    for spec in ["pq:8x4", "pq:8x4fs"] {
+        let p = Pipeline::train(spec, &x, opts()).unwrap();
+        let mut idx = Index::new(p, TierKind::None);
+        idx.add(&ids[..333], &x.head(333)).unwrap();
+        let rest: Vec<usize> = (333..777).collect();
+        idx.add(&ids[333..], &x.select(&rest)).unwrap();
+        let back = Index::from_bytes(&idx.to_bytes()).unwrap();
+        let h = back.search(&q, 10, None).unwrap();
+        assert_eq!(h, idx.search(&q, 10, None).unwrap());
+        res.push(h);
+    }
+    let mut agree = 0;
+    for (a, b) in res[0].iter().zip(&res[1]) {
+        agree += b.iter().filter(|h| a.iter().any(|g| g.id == h.id)).count();
+    }
+    assert!(agree >= 190, "fast-scan agrees on {agree}/200");
 }
 
 #[test]
@@ -229,7 +352,7 @@ fn corrupt_truncated_and_wrong_version_files() {
         let ok = match want {
             "truncated" => matches!(e, Error::Truncated(_)),
             "corrupt" => matches!(e, Error::Corrupt(_)),
-            _ => matches!(e, Error::Version { found: 9, supported: 1 }),
+            _ => matches!(e, Error::Version { found: 9, supported: 2 }),
         };
         assert!(ok, "{want}: got {e}");
     }
@@ -285,4 +408,31 @@ fn bad_input_gives_typed_errors() {
     idx.add(&[5, 6], &x.head(2)).unwrap();
     assert!(matches!(idx.search(&x, 1, Some(2)), Err(Error::Invalid(_))));
     assert!(matches!(idx.search(&x, 3, None), Err(Error::Invalid(_))));
+}
+
+#[test]
+fn entropy_coded_index_round_trips_and_is_used_only_when_smaller() {
+    // int4 codes of bell-shaped dimensions have ~6.4 bits of order-0
+    // entropy per byte; PQ codes are near uniform by construction.
+    let x = data(6000, 32, 41);
+    let q = data(5, 32, 42);
+    let ids: Vec<u64> = (0..6000).map(|i| 5 * i + 2).collect();
+    for (spec, pays) in [("int4", true), ("pq:8x4fs", false)] {
+        let p = Pipeline::train(spec, &x, opts()).unwrap();
+        let mut idx = Index::new(p, TierKind::None);
+        idx.add(&ids, &x).unwrap();
+        let raw = idx.to_bytes();
+        idx.set_entropy_coding(true);
+        let coded = idx.to_bytes();
+        assert_eq!(coded.len() < raw.len(), pays, "{spec}");
+        let back = Index::from_bytes(&coded).unwrap();
+        assert_eq!(back.entropy_coding(), pays);
+        assert_eq!(back.ids(), idx.ids());
+        assert_eq!(
+            back.search(&q, 10, None).unwrap(),
+            idx.search(&q, 10, None).unwrap()
+        );
+        // Saved again, still identical bytes.
+        assert_eq!(back.to_bytes(), coded);
+    }
 }

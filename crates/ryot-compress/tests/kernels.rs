@@ -116,3 +116,125 @@ fn dispatch_respects_force_isa_names() {
         assert_eq!(l.name(), "scalar");
     }
 }
+
+mod fast_scan {
+    use ryot_compress::kernels::fastscan::{self, BLOCK};
+    use ryot_compress::rng::Rng;
+
+    /// Direct integer sums from row-major codes (two-pair sums wrap in
+    /// u8, as documented).
+    fn direct(lut: &[u8], rows: &[u8], cb: usize, n: usize) -> Vec<u16> {
+        (0..n)
+            .map(|i| {
+                let pair = |p: usize| {
+                    let c = rows[i * cb + p];
+                    lut[32 * p + (c & 15) as usize]
+                        .wrapping_add(lut[32 * p + 16 + (c >> 4) as usize])
+                };
+                let mut s = 0u16;
+                for p in (0..cb).step_by(2) {
+                    let mut v = pair(p);
+                    if p + 1 < cb {
+                        v = v.wrapping_add(pair(p + 1));
+                    }
+                    s = s.wrapping_add(v as u16);
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dispatched_sums_and_search_equal_the_scalar_twin() {
+        // Runs whatever ISA is dispatched (AVX2 here) against the scalar
+        // reference and a direct sum, on odd sizes, with full-range
+        // tables (wrapping must agree too) and quantized ones.
+        let mut rng = Rng::new(5);
+        for cb in [1, 2, 3, 7, 48] {
+            for n in [1, 5, 31, 32, 33, 100, 257] {
+                let rows: Vec<u8> =
+                    (0..n * cb).map(|_| rng.next_u64() as u8).collect();
+                let blocks = fastscan::to_blocks(&rows, cb, n);
+                assert_eq!(fastscan::from_blocks(&blocks, cb, n), rows);
+                let full: Vec<u8> =
+                    (0..cb * 32).map(|_| rng.next_u64() as u8).collect();
+                let t: Vec<f32> = (0..cb * 32).map(|_| rng.normal()).collect();
+                let q = fastscan::quantize_lut(&t, 2 * cb).lut;
+                for lut in [&full, &q] {
+                    let want = direct(lut, &rows, cb, n);
+                    let mut got = vec![0u16; n];
+                    fastscan::sums(lut, &blocks, cb, n, &mut got);
+                    assert_eq!(got, want, "cb {cb} n {n}");
+                    for c in [1, 10, n] {
+                        let a = fastscan::search(lut, &blocks, cb, n, c);
+                        let b =
+                            fastscan::search_reference(lut, &blocks, cb, n, c);
+                        assert_eq!(a, b, "cb {cb} n {n} c {c}");
+                        assert_eq!(a.len(), c.min(n));
+                        // Best first, ties by lower row.
+                        let mut w: Vec<(u16, u32)> = want
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &s)| (s, i as u32))
+                            .collect();
+                        w.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+                        assert_eq!(a, w[..c.min(n)].to_vec());
+                    }
+                }
+            }
+        }
+        assert_eq!(BLOCK, 32);
+    }
+
+    #[test]
+    fn quantized_tables_fit_u8_pairs_and_u16_totals() {
+        let mut rng = Rng::new(6);
+        for m in [2, 96, 600] {
+            let t: Vec<f32> = (0..m * 16).map(|_| rng.normal() * 3.0).collect();
+            let q = fastscan::quantize_lut(&t, m);
+            assert!(q.lut.iter().all(|&v| v <= 63));
+            let worst: u32 = (0..m)
+                .map(|j| *q.lut[j * 16..(j + 1) * 16].iter().max().unwrap())
+                .map(u32::from)
+                .sum();
+            assert!(worst <= 65535, "m {m}: {worst}");
+            // The float score is recovered to within rounding.
+            let (j, k) = (m / 2, 7);
+            let back = q.lut[j * 16 + k] as f32 / q.scale;
+            let mins: f32 = t[j * 16..(j + 1) * 16]
+                .iter()
+                .copied()
+                .fold(f32::INFINITY, f32::min);
+            assert!((back + mins - t[j * 16 + k]).abs() <= 0.51 / q.scale);
+        }
+        // A constant table does not divide by zero.
+        let q = fastscan::quantize_lut(&[1.0; 32], 2);
+        assert!(q.lut.iter().all(|&v| v == 0) && q.scale.is_finite());
+    }
+}
+
+#[test]
+fn fast_scan_batches_equal_single_queries() {
+    use ryot_compress::kernels::fastscan;
+    let mut rng = Rng::new(8);
+    for (cb, n) in [(1, 33), (5, 100), (48, 257)] {
+        let rows = bytes(&mut rng, n * cb);
+        let blocks = fastscan::to_blocks(&rows, cb, n);
+        for nq in [1, 2, 3, 4, 5, 7, 9] {
+            let luts: Vec<Vec<u8>> = (0..nq)
+                .map(|_| {
+                    let t = floats(&mut rng, cb * 32);
+                    fastscan::quantize_lut(&t, 2 * cb).lut
+                })
+                .collect();
+            let refs: Vec<&[u8]> = luts.iter().map(Vec::as_slice).collect();
+            for c in [1, 10] {
+                let got = fastscan::search_batch(&refs, &blocks, cb, n, c);
+                for (l, g) in luts.iter().zip(&got) {
+                    let want = fastscan::search_reference(l, &blocks, cb, n, c);
+                    assert_eq!(g, &want, "cb {cb} n {n} nq {nq} c {c}");
+                }
+            }
+        }
+    }
+}

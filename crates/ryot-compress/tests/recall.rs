@@ -1,5 +1,6 @@
 //! Recall on the real MiniLM WordNet data against FAISS's figures for the
-//! same methods (read from `anchors/faiss-wordnet.json`, not copied).
+//! same methods (read from `anchors/faiss-wordnet.json`, not copied);
+//! `pq:96x4` scans float tables, `pq:96x4fs` the fast-scan u8 kernel.
 //!
 //! The corpus and ground truth are the full ones, the queries a seeded
 //! sample of 200, and training uses a seeded 10,000-row sample. With 200
@@ -66,6 +67,7 @@ fn recall_matches_faiss_on_minilm_wordnet() {
         ("int4", "SQ4"),
         ("bin", "sign(x-mean) 384b BinaryFlat"),
         ("pq:96x4", "PQ96x4fs"),
+        ("pq:96x4fs", "PQ96x4fs"),
         ("rabitq:1", "RaBitQ"),
         ("rabitq:2", "RaBitQ2"),
     ] {

@@ -7,6 +7,7 @@
 //! of them back by its tag.
 
 pub mod binary;
+pub mod multi;
 pub mod pq;
 pub mod rabitq;
 pub mod scalar;
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 
 /// A trained quantizer.
-pub trait Codec: Send + Sync + fmt::Debug {
+pub trait Codec: Send + Sync + fmt::Debug + std::any::Any {
     /// Its spec token, e.g. `pq:48x8` (also its tag in files).
     fn spec(&self) -> String;
     /// The input dimension.
@@ -50,6 +51,45 @@ pub trait Codec: Send + Sync + fmt::Debug {
     }
     /// Writes the trained parameters (not the tag).
     fn save(&self, w: &mut Writer);
+    /// Vectors per storage block: 1 means codes are stored row after
+    /// row; more means an interleaved layout ([`Codec::to_stored`]) that
+    /// only [`Codec::search_stored`] reads (4-bit fast-scan: 32).
+    fn block(&self) -> usize {
+        1
+    }
+    /// `n` row-major codes in the storage layout.
+    fn to_stored(&self, codes: &[u8], n: usize) -> Vec<u8> {
+        codes[..n * self.code_bytes()].to_vec()
+    }
+    /// The storage layout of `n` codes back to row-major codes.
+    fn unstore(&self, stored: &[u8], n: usize) -> Vec<u8> {
+        stored[..n * self.code_bytes()].to_vec()
+    }
+    /// Top-`k` (row, score) per query (rows of `queries`, prepared by
+    /// the pipeline) over `n` stored codes, for codecs with their own
+    /// search; `None` means: use [`Codec::scan`] on row-major codes.
+    fn search_stored(
+        &self,
+        queries: &Matrix,
+        stored: &[u8],
+        n: usize,
+        k: usize,
+    ) -> Option<Vec<Vec<(u32, f32)>>> {
+        let _ = (queries, stored, n, k);
+        None
+    }
+}
+
+impl dyn Codec {
+    /// For downcasting to a concrete codec (e.g. `codec::multi::Multi`).
+    pub fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Bytes of the storage layout of `n` codes.
+pub fn stored_len(c: &dyn Codec, n: usize) -> usize {
+    n.div_ceil(c.block()) * c.block() * c.code_bytes()
 }
 
 /// The tag (kind) part of a spec token: `pq:48x8` -> `pq`.
@@ -70,7 +110,8 @@ pub fn load(r: &mut Reader) -> Result<Box<dyn Codec>> {
         "f32" | "f16" => Box::new(scalar::Float::load(&spec, r)?),
         "int8" | "int4" => Box::new(scalar::Sq::load(&spec, r)?),
         "bin" => Box::new(binary::Binary::load(r)?),
-        "pq" => Box::new(pq::Pq::load(r)?),
+        "multi" => Box::new(multi::Multi::load(&spec, r)?),
+        "pq" => Box::new(pq::Pq::load(r, spec.ends_with("fs"))?),
         "rabitq" => Box::new(rabitq::RaBitQ::load(r)?),
         "sparse" => Box::new(sparse::Sparse::load(r)?),
         _ => {

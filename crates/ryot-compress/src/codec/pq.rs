@@ -3,14 +3,22 @@
 //! seeded). Scored by asymmetric distance: a per-query table of
 //! sub-vector inner products, summed by the byte-lookup ADC kernel (4-bit
 //! codes use a table per byte, covering two sub-spaces).
+//!
+//! `pq:Mx4fs` stores the same 4-bit codes in the fast-scan block layout
+//! ([`kernels::fastscan`]): a u8-quantized table scanned 32 codes per
+//! `vpshufb` selects the top `k * FS_RERANK` candidates, which are then
+//! re-ranked by the exact float ADC of their codes (codes only, no
+//! second tier).
 
 use super::{Codec, check_dim};
 use crate::bytes::{Reader, Writer};
 use crate::error::{Error, Result};
 use crate::kernels;
+use crate::kernels::fastscan;
 use crate::kmeans;
 use crate::matrix::Matrix;
 use crate::rng::Rng;
+use crate::search::top_k;
 
 /// A trained product quantizer.
 #[derive(Debug, Clone)]
@@ -20,7 +28,14 @@ pub struct Pq {
     bits: u32,
     /// One `2^bits x dsub` centroid table per sub-space.
     cent: Vec<Matrix>,
+    /// Fast-scan layout and search (4-bit only).
+    fast: bool,
 }
+
+/// Candidates per wanted hit that fast-scan re-ranks with float ADC (the
+/// u8 tables lose little: on MiniLM WordNet, re-ranking 1x, 2x, 4x or 8x
+/// gives the same recall@10 to 0.001).
+pub const FS_RERANK: usize = 2;
 
 /// The columns `j*ds..(j+1)*ds` of `x`.
 pub fn sub_matrix(x: &Matrix, j: usize, ds: usize) -> Matrix {
@@ -65,7 +80,20 @@ impl Pq {
         let cent = (0..m)
             .map(|j| kmeans::kmeans(&sub_matrix(sample, j, ds), ks, iters, rng))
             .collect();
-        Ok(Pq { dim: sample.dim, m, bits, cent })
+        Ok(Pq { dim: sample.dim, m, bits, cent, fast: false })
+    }
+
+    /// The same quantizer with the fast-scan layout and search switched
+    /// on (`bits` must be 4).
+    pub fn with_fast_scan(mut self, fast: bool) -> Result<Pq> {
+        if fast && self.bits != 4 {
+            return Err(Error::Invalid(format!(
+                "pq:{}x{}fs: fast-scan needs 4-bit codes",
+                self.m, self.bits
+            )));
+        }
+        self.fast = fast;
+        Ok(self)
     }
 
     /// Re-runs `iters` Lloyd steps from the current centroids (OPQ).
@@ -141,7 +169,7 @@ impl Pq {
         }
     }
 
-    pub(crate) fn load(r: &mut Reader) -> Result<Pq> {
+    pub(crate) fn load(r: &mut Reader, fast: bool) -> Result<Pq> {
         let dim = check_dim(r.u32()? as usize, "pq codec")?;
         let m = r.u32()? as usize;
         let bits = r.u32()?;
@@ -154,20 +182,34 @@ impl Pq {
             }
             cent.push(c);
         }
-        Ok(Pq { dim, m, bits, cent })
+        Pq { dim, m, bits, cent, fast: false }
+            .with_fast_scan(fast)
+            .map_err(|e| Error::Corrupt(e.to_string()))
     }
 
-    /// The byte lookup table for query `q`: `nbytes x 256`.
-    pub fn lut(&self, q: &[f32]) -> Vec<f32> {
+    /// The per-sub-space tables for query `q`: `m x 2^bits`.
+    pub fn sub_lut(&self, q: &[f32]) -> Vec<f32> {
         let ds = self.dim / self.m;
         let ks = 1usize << self.bits;
         let mut sub = vec![0f32; self.m * ks];
         for j in 0..self.m {
             let qs = &q[j * ds..(j + 1) * ds];
+            let c = &self.cent[j].data;
             for k in 0..ks {
-                sub[j * ks + k] = kernels::dot(qs, self.cent[j].row(k));
+                let ck = &c[k * ds..(k + 1) * ds];
+                sub[j * ks + k] = if ds >= 32 {
+                    kernels::dot(qs, ck)
+                } else {
+                    qs.iter().zip(ck).map(|(a, b)| a * b).sum()
+                };
             }
         }
+        sub
+    }
+
+    /// The byte lookup table for query `q`: `nbytes x 256`.
+    pub fn lut(&self, q: &[f32]) -> Vec<f32> {
+        let sub = self.sub_lut(q);
         if self.bits == 8 {
             return sub;
         }
@@ -185,7 +227,8 @@ impl Pq {
 
 impl Codec for Pq {
     fn spec(&self) -> String {
-        format!("pq:{}x{}", self.m, self.bits)
+        let fs = if self.fast { "fs" } else { "" };
+        format!("pq:{}x{}{fs}", self.m, self.bits)
     }
     fn dim(&self) -> usize {
         self.dim
@@ -225,4 +268,75 @@ impl Codec for Pq {
             w.matrix(c);
         }
     }
+    fn block(&self) -> usize {
+        if self.fast { fastscan::BLOCK } else { 1 }
+    }
+    fn to_stored(&self, codes: &[u8], n: usize) -> Vec<u8> {
+        let cb = self.code_bytes();
+        if self.fast {
+            fastscan::to_blocks(codes, cb, n)
+        } else {
+            codes[..n * cb].to_vec()
+        }
+    }
+    fn unstore(&self, stored: &[u8], n: usize) -> Vec<u8> {
+        let cb = self.code_bytes();
+        if self.fast {
+            fastscan::from_blocks(stored, cb, n)
+        } else {
+            stored[..n * cb].to_vec()
+        }
+    }
+    fn search_stored(
+        &self,
+        queries: &Matrix,
+        stored: &[u8],
+        n: usize,
+        k: usize,
+    ) -> Option<Vec<Vec<(u32, f32)>>> {
+        if !self.fast {
+            return None;
+        }
+        let cb = self.code_bytes();
+        let c = rerank_count(k).min(n);
+        let mut out = Vec::with_capacity(queries.rows);
+        let mut code = vec![0u8; cb];
+        for start in (0..queries.rows).step_by(4) {
+            let end = (start + 4).min(queries.rows);
+            let subs: Vec<Vec<f32>> =
+                (start..end).map(|i| self.sub_lut(queries.row(i))).collect();
+            let qls: Vec<Vec<u8>> = subs
+                .iter()
+                .map(|t| fastscan::quantize_lut(t, self.m).lut)
+                .collect();
+            let refs: Vec<&[u8]> = qls.iter().map(Vec::as_slice).collect();
+            let cands = fastscan::search_batch(&refs, stored, cb, n, c);
+            for (sub, cand) in subs.iter().zip(cands) {
+                // Re-rank by the float ADC of the candidates' codes.
+                let exact: Vec<f32> = cand
+                    .iter()
+                    .map(|&(_, row)| {
+                        fastscan::code_of(stored, cb, row as usize, &mut code);
+                        let mut s = 0f32;
+                        for (p, &b) in code.iter().enumerate() {
+                            s += sub[32 * p + (b & 15) as usize]
+                                + sub[32 * p + 16 + (b >> 4) as usize];
+                        }
+                        s
+                    })
+                    .collect();
+                out.push(
+                    top_k(&exact, k)
+                        .into_iter()
+                        .map(|(j, s)| (cand[j as usize].1, s))
+                        .collect(),
+                );
+            }
+        }
+        Some(out)
+    }
+}
+
+fn rerank_count(k: usize) -> usize {
+    k * FS_RERANK
 }

@@ -128,6 +128,43 @@ impl Sq {
     }
 
     /// Per-query weights and constant: score = c + sum w_j u_j.
+    /// Scores `q` against the first `dims` dimensions of codes laid out
+    /// every `stride` bytes (`dims` even for int4): the estimate of the
+    /// inner product over that prefix.
+    pub fn scan_prefix(
+        &self,
+        q: &[f32],
+        dims: usize,
+        codes: &[u8],
+        stride: usize,
+        scores: &mut [f32],
+    ) {
+        let w = self.weights(&q[..dims]);
+        self.scan_weighted(&w, codes, stride, scores);
+    }
+
+    /// The weights and constant for scoring the first `dims` dimensions
+    /// (see [`Sq::scan_weighted`]).
+    pub fn prefix_weights(&self, q: &[f32], dims: usize) -> (Vec<f32>, f32) {
+        self.weights(&q[..dims])
+    }
+
+    /// [`Sq::scan_prefix`] with weights from [`Sq::prefix_weights`].
+    pub fn scan_weighted(
+        &self,
+        w: &(Vec<f32>, f32),
+        codes: &[u8],
+        stride: usize,
+        scores: &mut [f32],
+    ) {
+        if self.bits == 8 {
+            kernels::scan_u8(&w.0, codes, stride, scores);
+        } else {
+            kernels::scan_u4(&w.0, codes, stride, scores);
+        }
+        scores.iter_mut().for_each(|s| *s += w.1);
+    }
+
     fn weights(&self, q: &[f32]) -> (Vec<f32>, f32) {
         let w = q.iter().zip(&self.step).map(|(a, s)| a * s).collect();
         let c = q.iter().zip(&self.lo).map(|(a, l)| a * l).sum();

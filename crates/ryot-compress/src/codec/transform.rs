@@ -141,11 +141,12 @@ impl Linear {
         })
     }
 
-    /// OPQ rotation for an `m`-sub-space PQ: `iters` outer alternations,
-    /// each refining the codebooks with `inner` Lloyd steps.
+    /// OPQ rotation for an `m`-sub-space PQ of `bits`-bit codes: `iters`
+    /// outer alternations, each refining the codebooks with `inner`
+    /// Lloyd steps.
     pub fn opq(
         sample: &Matrix,
-        m: usize,
+        (m, bits): (usize, u32),
         iters: usize,
         inner: usize,
         rng: &mut Rng,
@@ -170,7 +171,7 @@ impl Linear {
             }
         }
         let mut y = matmul(sample, &r);
-        let mut pq = Pq::train(&y, m, 8, inner, rng)?;
+        let mut pq = Pq::train(&y, m, bits, inner, rng)?;
         for _ in 0..iters {
             let ids = pq.assign_all(&y);
             let rec = pq.reconstruct(&ids, y.rows);

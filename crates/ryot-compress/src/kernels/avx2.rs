@@ -176,7 +176,8 @@ pub unsafe fn scan_adc(
         let mut total = _mm256_setzero_ps();
         let mut scale = 1f32;
         for p in 0..planes {
-            let mut s = _mm256_setzero_ps();
+            // Byte m into partial sum m % 4, as the scalar twin.
+            let mut s4 = [_mm256_setzero_ps(); 4];
             for m in 0..nbytes {
                 let k = p * nbytes + m;
                 let idx = _mm256_setr_epi32(
@@ -194,8 +195,12 @@ pub unsafe fn scan_adc(
                 let g = unsafe {
                     _mm256_i32gather_ps::<4>(lut.as_ptr().add(m * 256), idx)
                 };
-                s = _mm256_add_ps(s, g);
+                s4[m % 4] = _mm256_add_ps(s4[m % 4], g);
             }
+            let s = _mm256_add_ps(
+                _mm256_add_ps(s4[0], s4[1]),
+                _mm256_add_ps(s4[2], s4[3]),
+            );
             total =
                 _mm256_add_ps(total, _mm256_mul_ps(_mm256_set1_ps(scale), s));
             scale *= 2.0;

@@ -122,11 +122,27 @@ pub fn scan_adc(
         let mut scale = 1f32;
         for p in 0..planes {
             let cp = &c[p * nbytes..(p + 1) * nbytes];
-            let mut s = 0f32;
-            for (m, &b) in cp.iter().enumerate() {
-                s += lut[m * 256 + b as usize];
+            // Four partial sums (byte m into sum m % 4), combined as
+            // (s0 + s1) + (s2 + s3): independent add chains, and the
+            // order the AVX2 twin uses.
+            let row = |m: usize, b: u8| {
+                let t: &[f32; 256] =
+                    lut[m * 256..m * 256 + 256].try_into().expect("256");
+                t[b as usize]
+            };
+            let (mut s0, mut s1, mut s2, mut s3) = (0f32, 0f32, 0f32, 0f32);
+            let whole = nbytes / 4 * 4;
+            for m in (0..whole).step_by(4) {
+                s0 += row(m, cp[m]);
+                s1 += row(m + 1, cp[m + 1]);
+                s2 += row(m + 2, cp[m + 2]);
+                s3 += row(m + 3, cp[m + 3]);
             }
-            total += scale * s;
+            let mut s = [s0, s1, s2, s3];
+            for m in whole..nbytes {
+                s[m % 4] += row(m, cp[m]);
+            }
+            total += scale * ((s[0] + s[1]) + (s[2] + s[3]));
             scale *= 2.0;
         }
         *o = total;
