@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use ryot_compress::container;
 use ryot_compress::index::{load_codec, save_codec};
-use ryot_compress::rng::Rng;
 use ryot_compress::search::exact_search;
 use ryot_compress::{Error, Index, Matrix, Pipeline, TierKind, TrainOptions};
+
+mod common;
+use common::data;
 
 const SPECS: [&str; 18] = [
     "f32",
@@ -29,21 +31,6 @@ const SPECS: [&str; 18] = [
     "multi:8,16>int4",
     "sparse:8",
 ];
-
-fn data(rows: usize, dim: usize, seed: u64) -> Matrix {
-    let mut rng = Rng::new(seed);
-    let mut m = Matrix::zeros(rows, dim);
-    for r in 0..rows {
-        let row = m.row_mut(r);
-        // Decaying spectrum, unit norm, like real embeddings.
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = rng.normal() / (1.0 + j as f32 / 8.0);
-        }
-        let n = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-        row.iter_mut().for_each(|v| *v /= n);
-    }
-    m
-}
 
 fn tmp(name: &str) -> PathBuf {
     let d =

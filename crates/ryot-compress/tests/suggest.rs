@@ -1,23 +1,11 @@
 //! `suggest` on a small seeded synthetic set: the table spans the
 //! candidates, the pick obeys the goal, and bad goals are typed errors.
 
-use ryot_compress::rng::Rng;
+use ryot_compress::Error;
 use ryot_compress::suggest::{Goal, Options, suggest};
-use ryot_compress::{Error, Matrix};
 
-fn data(rows: usize, dim: usize, seed: u64) -> Matrix {
-    let mut rng = Rng::new(seed);
-    let mut m = Matrix::zeros(rows, dim);
-    for r in 0..rows {
-        let row = m.row_mut(r);
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = rng.normal() / (1.0 + j as f32 / 8.0);
-        }
-        let n = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-        row.iter_mut().for_each(|v| *v /= n);
-    }
-    m
-}
+mod common;
+use common::data;
 
 fn opts() -> Options {
     Options {
