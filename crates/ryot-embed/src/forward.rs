@@ -20,7 +20,9 @@
 
 use std::sync::Mutex;
 
-use ryot_kernels::matmul;
+use std::cell::RefCell;
+
+use ryot_kernels::{int16, matmul};
 use ryot_pool::ThreadPool;
 
 use crate::config::{Activation, ModelConfig};
@@ -48,6 +50,11 @@ enum Init<'a> {
     BiasRes(&'a [f32]),
 }
 
+thread_local! {
+    /// Each thread's quantized activations, reused across calls.
+    static ACTS: RefCell<int16::Int16Acts> = RefCell::new(int16::Int16Acts::new());
+}
+
 /// `out = init + x W^T` for `n` rows of `x` (`k` values each).
 fn linear(
     l: &Linear,
@@ -73,30 +80,48 @@ fn linear(
             }
         }
     };
+    // The row-blocked paths: a row's result does not depend on the block
+    // it lands in.
+    let part = |o: &mut [f32], row0: usize| -> Result<(), EmbedError> {
+        let rows = o.len() / m;
+        fill(o, row0);
+        let xs = &x[row0 * l.k..(row0 + rows) * l.k];
+        match &l.w {
+            LinearWeights::F32T(wt) => gemm_acc(wt, l.k, m, xs, rows, o),
+            LinearWeights::Int16(w) => ACTS.with_borrow_mut(|a| {
+                a.quantize(xs, rows, l.k)?;
+                int16::gemm(w, a, o)
+            })?,
+            LinearWeights::Kernels(_) => unreachable!("handled below"),
+        }
+        Ok(())
+    };
     match &l.w {
-        LinearWeights::F32T(wt) => {
+        LinearWeights::F32T(_) | LinearWeights::Int16(_) => {
             let threads = threads.clamp(1, n.div_ceil(16).max(1));
             if threads == 1 {
-                fill(out, 0);
-                gemm_acc(wt, l.k, m, x, n, out);
-                return Ok(());
+                return part(out, 0);
             }
-            // Contiguous row blocks, one per thread: a row's result does
-            // not depend on the block it lands in.
+            // Contiguous row blocks, one per thread.
             let per = n.div_ceil(threads);
             let parts: Vec<Mutex<(usize, &mut [f32])>> = out
                 .chunks_mut(per * m)
                 .enumerate()
                 .map(|(i, o)| Mutex::new((i * per, o)))
                 .collect();
+            let errors = Mutex::new(None);
             ThreadPool::global().run(parts.len(), |i, _| {
-                let Ok(mut part) = parts[i].lock() else { return };
-                let (row0, o) = &mut *part;
-                let rows = o.len() / m;
-                fill(o, *row0);
-                let xs = &x[*row0 * l.k..(*row0 + rows) * l.k];
-                gemm_acc(wt, l.k, m, xs, rows, o);
+                let Ok(mut p) = parts[i].lock() else { return };
+                let (row0, o) = &mut *p;
+                if let Err(e) = part(o, *row0)
+                    && let Ok(mut slot) = errors.lock()
+                {
+                    *slot = Some(e);
+                }
             });
+            if let Some(e) = errors.into_inner().ok().flatten() {
+                return Err(e);
+            }
         }
         LinearWeights::Kernels(w) => {
             matmul(w, x, n, out, ThreadPool::global(), threads)?;

@@ -81,9 +81,10 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads the folder `dir` with f32 linear layers.
+    /// Loads the folder `dir` at the default precision
+    /// ([`Precision::Int16`]).
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
-        Self::load_with(dir, Precision::F32)
+        Self::load_with(dir, Precision::default())
     }
 
     /// Loads the folder `dir`, storing the linear layers at `precision`.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use ryot_kernels::Weights;
 use ryot_kernels::dense::{DenseBf16, DenseF16};
+use ryot_kernels::int16::Int16Weights;
 use ryot_quant::QuantType;
 use safetensors::{Dtype, SafeTensors};
 
@@ -15,10 +16,11 @@ use crate::config::BertConfig;
 use crate::error::EmbedError;
 
 /// The number format the linear layers are stored and multiplied in.
+/// The default is [`Precision::Int16`]: the fastest one that keeps
+/// embeddings within cosine 0.9999 of f32 (measured >= 0.99999 on MiniLM).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precision {
     /// f32 weights: results match PyTorch's f32 to about 1e-6.
-    #[default]
     F32,
     /// bf16 weights (half the memory), f32 accumulation.
     Bf16,
@@ -27,16 +29,23 @@ pub enum Precision {
     /// Q8_0 weights (int8 per 32-block scale) times Q8_0-quantized
     /// activations: integer dot products.
     Q8_0,
+    /// int16 weights (12-bit codes, one scale per row) times int16
+    /// activations (14-bit codes, one scale per token): exact integer dot
+    /// products, about 1.5x the f32 speed; embeddings stay within cosine
+    /// 0.99999 of f32 (see `ryot_kernels::int16`).
+    #[default]
+    Int16,
 }
 
 impl Precision {
-    /// Parses `f32`, `bf16` or `f16`.
+    /// Parses `f32`, `bf16`, `f16`, `q8_0` or `int16` (`i16`).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "f32" => Some(Precision::F32),
             "bf16" => Some(Precision::Bf16),
             "f16" => Some(Precision::F16),
             "q8_0" => Some(Precision::Q8_0),
+            "int16" | "i16" => Some(Precision::Int16),
             _ => None,
         }
     }
@@ -48,6 +57,7 @@ impl Precision {
             Precision::Bf16 => "bf16",
             Precision::F16 => "f16",
             Precision::Q8_0 => "q8_0",
+            Precision::Int16 => "int16",
         }
     }
 }
@@ -66,6 +76,8 @@ pub(crate) struct Linear {
 pub(crate) enum LinearWeights {
     /// f32 `W^T` (`k` rows of `m`), multiplied by the `gemm` crate.
     F32T(Vec<f32>),
+    /// int16 codes for `ryot_kernels::int16::gemm`.
+    Int16(Int16Weights),
     /// Packed for `ryot_kernels::matmul` (the reduced precisions).
     Kernels(Weights),
 }
@@ -369,6 +381,11 @@ impl Loader<'_> {
                     }
                 }
                 return Ok(Linear { w: LinearWeights::F32T(wt), b, m, k });
+            }
+            Precision::Int16 => {
+                let w = Int16Weights::from_f32(&w, m, k)
+                    .map_err(|e| self.err(format!("{name}: {e}")))?;
+                return Ok(Linear { w: LinearWeights::Int16(w), b, m, k });
             }
             Precision::Bf16 => DenseBf16::from_f32(&w, m, k).map(Weights::Bf16),
             Precision::F16 => DenseF16::from_f32(&w, m, k).map(Weights::F16),

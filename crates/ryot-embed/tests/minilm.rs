@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use ryot_embed::input::{InputFormat, read_texts};
 use ryot_embed::npy::read_f32;
-use ryot_embed::{EmbedOptions, Model};
+use ryot_embed::{EmbedOptions, Model, Precision};
 
 /// The bar for every row.
 const MIN_COSINE: f32 = 0.9999;
@@ -32,6 +32,17 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// Embeds rows `rows` of `name`.jsonl and compares with `name`.npy.
 fn check(model: &Model, name: &str, rows: &[usize], threads: usize) {
+    check_min(model, name, rows, threads, MIN_COSINE)
+}
+
+/// [`check`] with a given bar.
+fn check_min(
+    model: &Model,
+    name: &str,
+    rows: &[usize],
+    threads: usize,
+    min: f32,
+) {
     let dir = common::shared_dir().join("data/minilm-wordnet");
     let texts =
         read_texts(&dir.join(format!("{name}.jsonl")), InputFormat::Jsonl)
@@ -60,8 +71,8 @@ fn check(model: &Model, name: &str, rows: &[usize], threads: usize) {
         worst.1
     );
     assert!(
-        worst.0 >= MIN_COSINE,
-        "{name} row {}: cosine {} < {MIN_COSINE}",
+        worst.0 >= min,
+        "{name} row {}: cosine {} < {min}",
         worst.1,
         worst.0
     );
@@ -75,6 +86,18 @@ fn corpus_sample_matches_sentence_transformers() {
     // 200 rows spread over the 50,000 (the corpus order is random).
     let rows: Vec<usize> = (0..200).map(|i| i * 250 + i % 7).collect();
     check(m, "corpus", &rows, 2);
+}
+
+#[test]
+fn f32_precision_matches_sentence_transformers_to_1e6() {
+    let Some(dir) = common::minilm_dir("f32_precision_matches_to_1e6") else {
+        return;
+    };
+    let m = Model::load_with(&dir, Precision::F32).unwrap();
+    assert_eq!(m.precision(), Precision::F32);
+    let rows: Vec<usize> = (0..100).map(|i| i * 499 + i % 5).collect();
+    // f32 linears do what PyTorch does up to summation order.
+    check_min(&m, "corpus", &rows, 2, 0.999_999);
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod arr;
 pub(crate) mod blocks;
 pub mod dense;
 pub mod error;
+pub mod int16;
 pub mod isa;
 pub mod kq;
 pub mod matmul;
