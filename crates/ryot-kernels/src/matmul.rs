@@ -77,9 +77,11 @@ pub(crate) fn drive<K: Kernel>(
     let out = OutMatrix::new(out, n, kern.m());
     let units = kern.units();
     let min_bytes = tune::current().min_bytes_per_thread.max(1);
+    // Each token is another pass over the weights: a GEMM of a small
+    // matrix over many tokens is worth splitting even when its GEMV is not.
     let by_size = match kern.weight_bytes() {
         0 => usize::MAX,
-        b => b.div_ceil(min_bytes),
+        b => b.saturating_mul(n.max(1)).div_ceil(min_bytes),
     };
     let threads = threads.min(by_size).clamp(1, units.max(1));
     pool.run(threads, |i, nt| {

@@ -24,9 +24,10 @@ pub struct TuneParams {
     /// stream (0: rely on the hardware prefetcher alone).
     #[serde(default)]
     pub t2p_prefetch_lines: usize,
-    /// Weight bytes each thread should have at least before another thread
-    /// joins: small matrices run on fewer threads, where waking a worker
-    /// costs more than it saves.
+    /// Weight bytes times tokens each thread should have at least before
+    /// another thread joins: small matrices (in GEMVs and short batches)
+    /// run on fewer threads, where waking a worker costs more than it
+    /// saves.
     pub min_bytes_per_thread: usize,
 }
 

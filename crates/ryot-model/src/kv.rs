@@ -4,7 +4,9 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use ryot_pool::ThreadPool;
 
-use crate::attn::{HeadJob, KvRows, Q8_BLOCK, attend, round_f16};
+use crate::attn::{
+    GROUP, HeadJob, KvRows, Q8_BLOCK, attend, attend_group, round_f16,
+};
 use crate::error::{ModelError, Result};
 
 /// Element type of the KV cache.
@@ -215,43 +217,68 @@ pub(crate) fn attention(
     let pos0 = cache.len;
     let group = s.n_head / s.n_head_kv;
     let scale = 1.0 / (s.head_dim as f32).sqrt();
-    let units = n * s.n_head;
+    // A unit is one head of up to GROUP consecutive tokens: a full group
+    // runs through `attend_group` (the same bits as one call per token).
+    let groups = n.div_ceil(GROUP);
+    let units = groups * s.n_head;
     let f16_acc = cache.ty == KvType::F16;
     let level = ryot_kernels::isa::level();
     let (k, v) = (cache.k[layer].rows(), cache.v[layer].rows());
     let out_ptr = SyncPtr(out.as_mut_ptr());
     let work = |i: usize, nt: usize| {
         let d = s.head_dim;
-        let mut qh = vec![0.0f32; d];
+        let mut qh = vec![0.0f32; GROUP * d];
         // Strided, not contiguous: later tokens attend over more
         // positions, so contiguous ranges would load one worker most.
         for u in (i..units).step_by(nt) {
-            let (t, h) = (u / s.n_head, u % s.n_head);
-            qh.copy_from_slice(&q[t * q_dim + h * d..t * q_dim + (h + 1) * d]);
-            if f16_acc {
-                round_f16(&mut qh);
+            let (g, h) = (u / s.n_head, u % s.n_head);
+            let tokens = g * GROUP..((g + 1) * GROUP).min(n);
+            for (t, qt) in tokens.clone().zip(qh.chunks_exact_mut(d)) {
+                qt.copy_from_slice(
+                    &q[t * q_dim + h * d..t * q_dim + (h + 1) * d],
+                );
+                if f16_acc {
+                    round_f16(qt);
+                }
             }
             let job = HeadJob {
                 k,
                 v,
                 stride: cache.kv_dim,
                 off: (h / group) * d,
-                ctx: pos0 + t + 1,
+                ctx: pos0 + tokens.start + 1,
                 d,
                 scale,
                 f16_acc,
             };
-            // SAFETY: unit `u` owns `out[t*q_dim + h*d ..][..d]`; each unit
-            // goes to exactly one worker (u = i mod nt), so no two workers write the same
-            // element, and `out` (checked long enough above) outlives
-            // `pool.run`.
-            let dst = unsafe {
+            // SAFETY: unit `u` owns `out[t*q_dim + h*d ..][..d]` for its
+            // tokens t; each unit goes to exactly one worker (u = i mod
+            // nt), so no two workers write the same element, and `out`
+            // (checked long enough above) outlives `pool.run`.
+            let dst = |t: usize| unsafe {
                 std::slice::from_raw_parts_mut(
                     out_ptr.get().add(t * q_dim + h * d),
                     d,
                 )
             };
-            attend(level, &job, &qh, dst);
+            if tokens.len() == GROUP {
+                let t0 = tokens.start;
+                let qs: [&[f32]; GROUP] =
+                    std::array::from_fn(|j| &qh[j * d..(j + 1) * d]);
+                let ctxs = std::array::from_fn(|j| pos0 + t0 + j + 1);
+                attend_group(
+                    level,
+                    &job,
+                    ctxs,
+                    qs,
+                    std::array::from_fn(|j| dst(t0 + j)),
+                );
+            } else {
+                for (j, t) in tokens.enumerate() {
+                    let one = HeadJob { ctx: pos0 + t + 1, ..job };
+                    attend(level, &one, &qh[j * d..(j + 1) * d], dst(t));
+                }
+            }
         }
     };
     pool.run(threads.min(units).max(1), work);

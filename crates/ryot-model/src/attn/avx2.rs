@@ -229,6 +229,18 @@ unsafe fn rows_acc<R: Rows>(
     }
 }
 
+/// The running softmax state of one query: the largest score so far and
+/// the sum of `exp(score - max)`.
+#[derive(Clone, Copy)]
+struct Soft {
+    max: f32,
+    sum: f32,
+}
+
+impl Soft {
+    const START: Soft = Soft { max: f32::NEG_INFINITY, sum: 0.0 };
+}
+
 /// The kernel for one row type and accumulator mode (`F16`: round the
 /// accumulator to f16 after every step).
 ///
@@ -240,15 +252,37 @@ unsafe fn attend_rows<R: Rows, const F16: bool>(
     q: &[f32],
     out: &mut [f32],
 ) -> f32 {
-    let d = job.d;
-    // Whole vectors that never straddle an int8 scale block.
-    let vec_ok = d.is_multiple_of(8)
+    let mut st = Soft::START;
+    // SAFETY: forwarded.
+    unsafe { run_blocks::<R, F16>(job, q, out, &mut st, 0) };
+    st.sum
+}
+
+/// Whether whole vectors never straddle an int8 scale block (and `d` is
+/// a multiple of 8).
+fn vec_ok<R>(job: &Job<R>) -> bool {
+    job.d.is_multiple_of(8)
         && job.off.is_multiple_of(8)
-        && job.stride.is_multiple_of(8);
-    let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
+        && job.stride.is_multiple_of(8)
+}
+
+/// Runs the key blocks from `start` (a multiple of [`KEYS`]) to `job.ctx`
+/// for one query, continuing from `st` and the accumulator in `out`.
+///
+/// # Safety
+/// As [`attend`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn run_blocks<R: Rows, const F16: bool>(
+    job: &Job<R>,
+    q: &[f32],
+    out: &mut [f32],
+    st: &mut Soft,
+    start: usize,
+) {
+    let vec_ok = vec_ok(job);
     let mut s = [0.0f32; KEYS];
     let mut p = [0.0f32; KEYS];
-    for j0 in (0..job.ctx).step_by(KEYS) {
+    for j0 in (start..job.ctx).step_by(KEYS) {
         let nk = KEYS.min(job.ctx - j0);
         if vec_ok && nk == KEYS {
             // SAFETY: keys j0..j0+KEYS are < ctx, bounds checked by the
@@ -260,37 +294,224 @@ unsafe fn attend_rows<R: Rows, const F16: bool>(
                 *sj = unsafe { dot1(job, q, j0 + jj) };
             }
         }
-        let m = s[..nk].iter().fold(max, |m, &x| m.max(x));
-        let alpha = if m > max {
-            let a = exp_poly(max - m);
-            sum *= a;
-            max = m;
-            Some(a)
-        } else {
-            None
-        };
-        if nk == KEYS {
-            // SAFETY: `s` and `p` hold 8 f32.
-            unsafe {
-                let x = _mm256_sub_ps(
-                    _mm256_loadu_ps(s.as_ptr()),
-                    _mm256_set1_ps(max),
-                );
-                _mm256_storeu_ps(p.as_mut_ptr(), exp8(x));
-            }
-        } else {
-            for (pj, &sj) in p.iter_mut().zip(&s).take(nk) {
-                *pj = exp_poly(sj - max);
-            }
-        }
-        p[nk..].fill(0.0);
-        sum += reduce8(&p);
+        let alpha = softmax_block(st, &s, nk, &mut p);
         // SAFETY: keys in bounds (caller); `out` holds `d` values.
         unsafe {
             update_block::<R, F16>(job, j0, alpha, &p[..nk], out, vec_ok)
         };
     }
-    sum
+}
+
+/// Folds the scores `s[..nk]` of one block into `st`: returns the factor
+/// the accumulator must be rescaled by (when the maximum grew) and writes
+/// the block's weights `exp(s - max)` to `p` (zero past `nk`).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn softmax_block(
+    st: &mut Soft,
+    s: &[f32; KEYS],
+    nk: usize,
+    p: &mut [f32; KEYS],
+) -> Option<f32> {
+    let m = s[..nk].iter().fold(st.max, |m, &x| m.max(x));
+    let alpha = if m > st.max {
+        let a = exp_poly(st.max - m);
+        st.sum *= a;
+        st.max = m;
+        Some(a)
+    } else {
+        None
+    };
+    if nk == KEYS {
+        // SAFETY: `s` and `p` hold 8 f32.
+        unsafe {
+            let x = _mm256_sub_ps(
+                _mm256_loadu_ps(s.as_ptr()),
+                _mm256_set1_ps(st.max),
+            );
+            _mm256_storeu_ps(p.as_mut_ptr(), exp8(x));
+        }
+    } else {
+        for (pj, &sj) in p.iter_mut().zip(s).take(nk) {
+            *pj = exp_poly(sj - st.max);
+        }
+    }
+    p[nk..].fill(0.0);
+    st.sum += reduce8(p);
+    alpha
+}
+
+/// [`attend`] for [`GROUP`] queries of one head that share the job's
+/// cache rows and differ only in their context lengths `ctxs`: the key
+/// blocks all of them see in full run for the group together (so the
+/// latency chains of narrow heads overlap and each value row is loaded
+/// once), the rest query by query. Every query sees exactly the
+/// operations of [`attend`], so the results are the same bits. Returns the
+/// softmax denominators; `outs` hold the unnormalised sums.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available; the rows must hold `ctxs[i]`
+/// positions of `stride` values for every `i`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn attend_group(
+    job: &HeadJob<'_>,
+    ctxs: [usize; GROUP],
+    qs: [&[f32]; GROUP],
+    outs: [&mut [f32]; GROUP],
+) -> [f32; GROUP] {
+    let cmax = ctxs.iter().copied().max().unwrap_or(0);
+    let d = job.d;
+    assert!(
+        cmax == 0
+            || ((cmax - 1) * job.stride + job.off + d <= job.k.len()
+                && (cmax - 1) * job.stride + job.off + d <= job.v.len())
+    );
+    for o in outs.iter() {
+        assert_eq!(o.len(), d);
+    }
+    match (job.k, job.v, job.f16_acc) {
+        (KvRows::F16(k), KvRows::F16(v), f) => {
+            // SAFETY: bounds checked above; features by the caller.
+            unsafe { group_acc(&Job::of(job, k, v), f, ctxs, qs, outs) }
+        }
+        (KvRows::F32(k), KvRows::F32(v), f) => {
+            // SAFETY: as above.
+            unsafe { group_acc(&Job::of(job, k, v), f, ctxs, qs, outs) }
+        }
+        (
+            KvRows::Q8 { q: kq, d: kd, kv_dim },
+            KvRows::Q8 { q: vq, d: vd, .. },
+            f,
+        ) => {
+            let k = Q8Rows { q: kq, d: kd, kv_dim };
+            let v = Q8Rows { q: vq, d: vd, kv_dim };
+            // SAFETY: as above.
+            unsafe { group_acc(&Job::of(job, k, v), f, ctxs, qs, outs) }
+        }
+        _ => unreachable!("keys and values share one cache type"),
+    }
+}
+
+/// [`group_rows`] with the accumulator mode picked at run time.
+///
+/// # Safety
+/// As [`attend_group`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn group_acc<R: Rows>(
+    job: &Job<R>,
+    f16_acc: bool,
+    ctxs: [usize; GROUP],
+    qs: [&[f32]; GROUP],
+    outs: [&mut [f32]; GROUP],
+) -> [f32; GROUP] {
+    // SAFETY: forwarded.
+    unsafe {
+        if f16_acc {
+            group_rows::<R, true>(job, ctxs, qs, outs)
+        } else {
+            group_rows::<R, false>(job, ctxs, qs, outs)
+        }
+    }
+}
+
+/// Queries attended together by [`attend_group`].
+pub(crate) const GROUP: usize = 4;
+
+/// [`attend_group`] for one row type and accumulator mode.
+///
+/// # Safety
+/// As [`attend_group`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn group_rows<R: Rows, const F16: bool>(
+    job: &Job<R>,
+    ctxs: [usize; GROUP],
+    qs: [&[f32]; GROUP],
+    mut outs: [&mut [f32]; GROUP],
+) -> [f32; GROUP] {
+    let mut st = [Soft::START; GROUP];
+    for o in outs.iter_mut() {
+        o.fill(0.0);
+    }
+    let cmin = ctxs.iter().copied().min().unwrap_or(0);
+    // Full blocks every query sees (none when the rows need the
+    // element-wise path).
+    let common = if vec_ok(job) { cmin / KEYS * KEYS } else { 0 };
+    let mut s = [[0.0f32; KEYS]; GROUP];
+    let mut p = [[0.0f32; KEYS]; GROUP];
+    for j0 in (0..common).step_by(KEYS) {
+        for (sq, q) in s.iter_mut().zip(&qs) {
+            // SAFETY: keys j0..j0+KEYS < cmin <= every ctx; d, off and
+            // stride are multiples of 8.
+            unsafe { dots(job, q, j0, sq) };
+        }
+        let mut alpha = [None; GROUP];
+        for i in 0..GROUP {
+            alpha[i] = softmax_block(&mut st[i], &s[i], KEYS, &mut p[i]);
+        }
+        if job.d <= 16 {
+            // SAFETY: as above; every out holds d values.
+            unsafe { update_group::<R, F16>(job, j0, &alpha, &p, &mut outs) };
+        } else {
+            for ((a, pq), o) in alpha.iter().zip(&p).zip(outs.iter_mut()) {
+                // SAFETY: as above.
+                unsafe { update_block::<R, F16>(job, j0, *a, pq, o, true) };
+            }
+        }
+    }
+    for (i, o) in outs.iter_mut().enumerate() {
+        let one = Job { ctx: ctxs[i], ..*job };
+        // SAFETY: query i's keys are in bounds (caller).
+        unsafe { run_blocks::<R, F16>(&one, qs[i], o, &mut st[i], common) };
+    }
+    st.map(|s| s.sum)
+}
+
+/// [`update_block`] for a whole block of every query of a group at once
+/// (narrow heads: `d` a multiple of 8, at most 16): per element, each
+/// query's accumulator takes the same operations in the same order as in
+/// [`update_chunk`], with the queries' chains interleaved.
+///
+/// # Safety
+/// As [`update_block`] for each query; keys `j..j + KEYS` in bounds.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn update_group<R: Rows, const F16: bool>(
+    job: &Job<R>,
+    j: usize,
+    alpha: &[Option<f32>; GROUP],
+    p: &[[f32; KEYS]; GROUP],
+    outs: &mut [&mut [f32]; GROUP],
+) {
+    for i0 in (0..job.d).step_by(8) {
+        // SAFETY: i0 + 8 <= d = every out's length.
+        let mut a: [__m256; GROUP] = ryot_kernels::arr::build(|g| unsafe {
+            _mm256_loadu_ps(outs[g].as_ptr().add(i0))
+        });
+        for (x, al) in a.iter_mut().zip(alpha) {
+            if let Some(al) = al {
+                *x = _mm256_mul_ps(*x, _mm256_set1_ps(*al));
+                if F16 {
+                    *x = round8(*x);
+                }
+            }
+        }
+        for kk in 0..KEYS {
+            let at = (j + kk) * job.stride + job.off + i0;
+            // SAFETY: the row is in bounds (caller); `at` is a multiple of
+            // 8 (d, off and stride are).
+            let val = unsafe { job.v.load8(at) };
+            for (x, pq) in a.iter_mut().zip(p) {
+                *x = _mm256_fmadd_ps(val, _mm256_set1_ps(pq[kk]), *x);
+                if F16 {
+                    *x = round8(*x);
+                }
+            }
+        }
+        for (x, o) in a.iter().zip(outs.iter_mut()) {
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(o.as_mut_ptr().add(i0), *x) };
+        }
+    }
 }
 
 /// The scaled score of key `j`.

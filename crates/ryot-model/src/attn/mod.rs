@@ -118,6 +118,48 @@ pub(crate) fn attend(
     out.iter_mut().for_each(|o| *o *= inv);
 }
 
+/// Queries [`attend_group`] takes at once.
+pub(crate) use avx2::GROUP;
+
+/// [`attend`] for [`GROUP`] queries of one head: `job` with context
+/// `ctxs[i]` for query `qs[i]`, written to `outs[i]`. The same bits as
+/// [`GROUP`] calls of [`attend`]; the AVX2 kernel runs the key blocks the
+/// queries share together, which hides the latency of narrow heads.
+pub(crate) fn attend_group(
+    level: SimdLevel,
+    job: &HeadJob<'_>,
+    ctxs: [usize; GROUP],
+    qs: [&[f32]; GROUP],
+    mut outs: [&mut [f32]; GROUP],
+) {
+    match level {
+        SimdLevel::Avx2 | SimdLevel::Avx512 if avx2::is_available() => {
+            let outs_len_ok = outs.iter().all(|o| o.len() == job.d)
+                && qs.iter().all(|q| q.len() == job.d);
+            assert!(outs_len_ok, "attend_group: query or output length");
+            // SAFETY: `is_available` checked AVX2, FMA and F16C; the
+            // kernel checks the rows against every context.
+            let sums = unsafe {
+                avx2::attend_group(
+                    job,
+                    ctxs,
+                    qs,
+                    outs.each_mut().map(|o| &mut **o),
+                )
+            };
+            for (o, sum) in outs.iter_mut().zip(sums) {
+                let inv = 1.0 / sum;
+                o.iter_mut().for_each(|x| *x *= inv);
+            }
+        }
+        _ => {
+            for ((o, q), ctx) in outs.iter_mut().zip(qs).zip(ctxs) {
+                attend(level, &HeadJob { ctx, ..*job }, q, o);
+            }
+        }
+    }
+}
+
 /// The fixed reduction of 8 dot-product lanes.
 #[inline(always)]
 pub(crate) fn reduce8(l: &[f32; 8]) -> f32 {
@@ -234,6 +276,84 @@ mod tests {
             }
             for (a, b) in x.iter().zip(&y) {
                 assert_eq!(exp_poly(*a).to_bits(), b.to_bits(), "x = {a}");
+            }
+        }
+    }
+
+    /// A group of queries gives the bits of one `attend` per query, at
+    /// every level, for every cache type, narrow and wide heads, and
+    /// contexts that share no, some or many full key blocks.
+    #[test]
+    fn group_equals_single_queries() {
+        let mut seed = 11u64;
+        for &d in &[8usize, 16, 13, 24, 64] {
+            let (n_kv, heads) = (48usize, 2usize);
+            let stride = d * heads;
+            let raw: Vec<f32> =
+                (0..n_kv * stride * 2).map(|_| rng(&mut seed) * 3.0).collect();
+            let (kf, vf) = raw.split_at(n_kv * stride);
+            let kh: Vec<f16> = kf.iter().map(|&x| f16::from_f32(x)).collect();
+            let vh: Vec<f16> = vf.iter().map(|&x| f16::from_f32(x)).collect();
+            let nb = stride.div_ceil(Q8_BLOCK);
+            let kq: Vec<i8> = kf.iter().map(|x| (x * 40.0) as i8).collect();
+            let vq: Vec<i8> = vf.iter().map(|x| (x * 40.0) as i8).collect();
+            let ds: Vec<f32> =
+                (0..n_kv * nb).map(|i| 0.01 + i as f32 * 1e-4).collect();
+            let mut qs: Vec<f32> =
+                (0..GROUP * d).map(|_| rng(&mut seed)).collect();
+            round_f16(&mut qs);
+            for ctxs in [
+                [1, 2, 3, 4],
+                [9, 10, 11, 12],
+                [40, 41, 42, 43],
+                [16, 8, 24, 17],
+                [48, 48, 48, 48],
+            ] {
+                for (k, v, f16_acc) in [
+                    (KvRows::F16(&kh), KvRows::F16(&vh), true),
+                    (KvRows::F16(&kh), KvRows::F16(&vh), false),
+                    (KvRows::F32(kf), KvRows::F32(vf), false),
+                    (
+                        KvRows::Q8 { q: &kq, d: &ds, kv_dim: stride },
+                        KvRows::Q8 { q: &vq, d: &ds, kv_dim: stride },
+                        false,
+                    ),
+                ] {
+                    let job = HeadJob {
+                        k,
+                        v,
+                        stride,
+                        off: d,
+                        ctx: 0,
+                        d,
+                        scale: 1.0 / (d as f32).sqrt(),
+                        f16_acc,
+                    };
+                    for level in [SimdLevel::Scalar, SimdLevel::Avx2] {
+                        if level == SimdLevel::Avx2 && !avx2::is_available() {
+                            continue;
+                        }
+                        let mut want = vec![0.0f32; GROUP * d];
+                        for (i, o) in want.chunks_exact_mut(d).enumerate() {
+                            let one = HeadJob { ctx: ctxs[i], ..job };
+                            attend(level, &one, &qs[i * d..(i + 1) * d], o);
+                        }
+                        let mut got = vec![f32::NAN; GROUP * d];
+                        let mut it = got.chunks_exact_mut(d);
+                        let outs: [&mut [f32]; GROUP] =
+                            std::array::from_fn(|_| it.next().unwrap());
+                        let q: [&[f32]; GROUP] =
+                            std::array::from_fn(|i| &qs[i * d..(i + 1) * d]);
+                        attend_group(level, &job, ctxs, q, outs);
+                        assert_eq!(
+                            want.iter()
+                                .map(|x| x.to_bits())
+                                .collect::<Vec<_>>(),
+                            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                            "{level} d {d} ctxs {ctxs:?} f16_acc {f16_acc}"
+                        );
+                    }
+                }
             }
         }
     }
