@@ -11,7 +11,7 @@ use crate::error::{KernelError, KernelErrorKind};
 /// Tokens per register tile.
 const TILE: usize = 6;
 
-/// Quantizes rows like [`super::quantize_rows_body`], 8 values at a time:
+/// Quantizes rows like [`super::scalar::quantize_rows`], 8 values at a time:
 /// the same absmax (a max of exact values), the same `round_ties_even`
 /// (`vroundps` to nearest) and clamp, so the same codes and scales.
 pub(crate) fn quantize_rows(

@@ -68,7 +68,7 @@ pub struct Int16Weights {
 /// Symmetric quantization of one row to `-max..=max`: returns the scale
 /// (`absmax / max`, 0 for an all-zero row). Inputs must be finite.
 #[inline(always)]
-fn quantize_row(x: &[f32], max: i32, out: &mut [i16]) -> f32 {
+pub(crate) fn quantize_row(x: &[f32], max: i32, out: &mut [i16]) -> f32 {
     let absmax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
     if absmax == 0.0 {
         out.fill(0);
@@ -82,7 +82,10 @@ fn quantize_row(x: &[f32], max: i32, out: &mut [i16]) -> f32 {
     absmax / max as f32
 }
 
-fn check_finite(what: &'static str, x: &[f32]) -> Result<(), KernelError> {
+pub(crate) fn check_finite(
+    what: &'static str,
+    x: &[f32],
+) -> Result<(), KernelError> {
     if x.iter().all(|v| v.is_finite()) {
         Ok(())
     } else {
@@ -264,26 +267,6 @@ impl Int16Acts {
     pub(crate) fn scales(&self) -> &[f32] {
         &self.scales
     }
-}
-
-/// Quantizes rows one by one with `quantize_row` (the body every level
-/// shares; the AVX2 instantiation is the same code compiled with AVX2).
-#[inline(always)]
-fn quantize_rows_body(
-    x: &[f32],
-    k: usize,
-    stride: usize,
-    q: &mut [i16],
-    scales: &mut [f32],
-) -> Result<(), KernelError> {
-    for ((row, out), s) in
-        x.chunks_exact(k).zip(q.chunks_exact_mut(stride)).zip(scales)
-    {
-        check_finite("int16 activations", row)?;
-        *s = quantize_row(row, X_MAX, &mut out[..k]);
-        out[k..].fill(0);
-    }
-    Ok(())
 }
 
 fn unavailable(level: SimdLevel) -> KernelError {

@@ -1,10 +1,14 @@
 //! The portable int16 kernels: the reference the SIMD ones are tested
 //! against, bit for bit.
 
-use super::{BLOCK_PAIRS, Int16Acts, Int16Weights, PANEL_ROWS};
+use super::{
+    BLOCK_PAIRS, Int16Acts, Int16Weights, PANEL_ROWS, X_MAX, check_finite,
+    quantize_row,
+};
 use crate::error::KernelError;
 
-/// Quantizes `x` (rows of `k`) into `q` (rows of `stride`) and `scales`.
+/// Quantizes `x` (rows of `k`) into `q` (rows of `stride`, zero-padded)
+/// and `scales`, row by row with [`quantize_row`].
 pub(crate) fn quantize_rows(
     x: &[f32],
     k: usize,
@@ -12,7 +16,14 @@ pub(crate) fn quantize_rows(
     q: &mut [i16],
     scales: &mut [f32],
 ) -> Result<(), KernelError> {
-    super::quantize_rows_body(x, k, stride, q, scales)
+    for ((row, out), s) in
+        x.chunks_exact(k).zip(q.chunks_exact_mut(stride)).zip(scales)
+    {
+        check_finite("int16 activations", row)?;
+        *s = quantize_row(row, X_MAX, &mut out[..k]);
+        out[k..].fill(0);
+    }
+    Ok(())
 }
 
 /// See [`super::gemm`].

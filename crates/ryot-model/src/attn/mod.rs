@@ -280,6 +280,73 @@ mod tests {
         }
     }
 
+    /// One layer's cache of `n_kv` positions of two heads of width `d`,
+    /// in each cache type (the int8 one quantized per 32 values).
+    struct Caches {
+        stride: usize,
+        f: Vec<f32>,
+        h: Vec<f16>,
+        q: Vec<i8>,
+        ds: Vec<f32>,
+    }
+
+    impl Caches {
+        fn new(d: usize, n_kv: usize, seed: &mut u64) -> Self {
+            let stride = 2 * d;
+            let f: Vec<f32> =
+                (0..n_kv * stride * 2).map(|_| rng(seed) * 3.0).collect();
+            let h = f.iter().map(|&x| f16::from_f32(x)).collect();
+            let nb = stride.div_ceil(Q8_BLOCK);
+            let mut q = vec![0i8; f.len()];
+            let mut ds = vec![0f32; 2 * n_kv * nb];
+            for (p, row) in f.chunks(stride).enumerate() {
+                for (b, blk) in row.chunks(Q8_BLOCK).enumerate() {
+                    let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let dd = amax / 127.0;
+                    ds[p * nb + b] = dd;
+                    for (i, v) in blk.iter().enumerate() {
+                        q[p * stride + b * Q8_BLOCK + i] =
+                            if dd > 0.0 { (v / dd).round() as i8 } else { 0 };
+                    }
+                }
+            }
+            Caches { stride, f, h, q, ds }
+        }
+
+        /// A job for head 1 (offset `d`) in each cache type and
+        /// accumulator mode, context 0.
+        fn jobs(&self, d: usize) -> Vec<HeadJob<'_>> {
+            let half = self.f.len() / 2;
+            let (kf, vf) = self.f.split_at(half);
+            let (kh, vh) = self.h.split_at(half);
+            let (kq, vq) = self.q.split_at(half);
+            let (kd, vd) = self.ds.split_at(self.ds.len() / 2);
+            let kv_dim = self.stride;
+            [
+                (KvRows::F16(kh), KvRows::F16(vh), true),
+                (KvRows::F16(kh), KvRows::F16(vh), false),
+                (KvRows::F32(kf), KvRows::F32(vf), false),
+                (
+                    KvRows::Q8 { q: kq, d: kd, kv_dim },
+                    KvRows::Q8 { q: vq, d: vd, kv_dim },
+                    false,
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v, f16_acc)| HeadJob {
+                k,
+                v,
+                stride: self.stride,
+                off: d,
+                ctx: 0,
+                d,
+                scale: 1.0 / (d as f32).sqrt(),
+                f16_acc,
+            })
+            .collect()
+        }
+    }
+
     /// A group of queries gives the bits of one `attend` per query, at
     /// every level, for every cache type, narrow and wide heads, and
     /// contexts that share no, some or many full key blocks.
@@ -287,18 +354,7 @@ mod tests {
     fn group_equals_single_queries() {
         let mut seed = 11u64;
         for &d in &[8usize, 16, 13, 24, 64] {
-            let (n_kv, heads) = (48usize, 2usize);
-            let stride = d * heads;
-            let raw: Vec<f32> =
-                (0..n_kv * stride * 2).map(|_| rng(&mut seed) * 3.0).collect();
-            let (kf, vf) = raw.split_at(n_kv * stride);
-            let kh: Vec<f16> = kf.iter().map(|&x| f16::from_f32(x)).collect();
-            let vh: Vec<f16> = vf.iter().map(|&x| f16::from_f32(x)).collect();
-            let nb = stride.div_ceil(Q8_BLOCK);
-            let kq: Vec<i8> = kf.iter().map(|x| (x * 40.0) as i8).collect();
-            let vq: Vec<i8> = vf.iter().map(|x| (x * 40.0) as i8).collect();
-            let ds: Vec<f32> =
-                (0..n_kv * nb).map(|i| 0.01 + i as f32 * 1e-4).collect();
+            let caches = Caches::new(d, 48, &mut seed);
             let mut qs: Vec<f32> =
                 (0..GROUP * d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut qs);
@@ -309,26 +365,7 @@ mod tests {
                 [16, 8, 24, 17],
                 [48, 48, 48, 48],
             ] {
-                for (k, v, f16_acc) in [
-                    (KvRows::F16(&kh), KvRows::F16(&vh), true),
-                    (KvRows::F16(&kh), KvRows::F16(&vh), false),
-                    (KvRows::F32(kf), KvRows::F32(vf), false),
-                    (
-                        KvRows::Q8 { q: &kq, d: &ds, kv_dim: stride },
-                        KvRows::Q8 { q: &vq, d: &ds, kv_dim: stride },
-                        false,
-                    ),
-                ] {
-                    let job = HeadJob {
-                        k,
-                        v,
-                        stride,
-                        off: d,
-                        ctx: 0,
-                        d,
-                        scale: 1.0 / (d as f32).sqrt(),
-                        f16_acc,
-                    };
+                for job in caches.jobs(d) {
                     for level in [SimdLevel::Scalar, SimdLevel::Avx2] {
                         if level == SimdLevel::Avx2 && !avx2::is_available() {
                             continue;
@@ -345,12 +382,14 @@ mod tests {
                         let q: [&[f32]; GROUP] =
                             std::array::from_fn(|i| &qs[i * d..(i + 1) * d]);
                         attend_group(level, &job, ctxs, q, outs);
+                        let bits = |v: &[f32]| {
+                            v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                        };
                         assert_eq!(
-                            want.iter()
-                                .map(|x| x.to_bits())
-                                .collect::<Vec<_>>(),
-                            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                            "{level} d {d} ctxs {ctxs:?} f16_acc {f16_acc}"
+                            bits(&want),
+                            bits(&got),
+                            "{level} d {d} ctxs {ctxs:?} f16_acc {}",
+                            job.f16_acc
                         );
                     }
                 }
@@ -368,58 +407,14 @@ mod tests {
         }
         let mut seed = 7u64;
         for &d in &[8usize, 13, 64, 72, 128] {
-            let (n_kv, heads) = (40usize, 2usize);
-            let stride = d * heads;
-            let raw: Vec<f32> =
-                (0..n_kv * stride * 2).map(|_| rng(&mut seed) * 3.0).collect();
-            let (kf, vf) = raw.split_at(n_kv * stride);
-            let kh: Vec<f16> = kf.iter().map(|&x| f16::from_f32(x)).collect();
-            let vh: Vec<f16> = vf.iter().map(|&x| f16::from_f32(x)).collect();
-            let q8 = |x: &[f32]| {
-                let nb = stride.div_ceil(Q8_BLOCK);
-                let mut q = vec![0i8; x.len()];
-                let mut ds = vec![0f32; n_kv * nb];
-                for (p, row) in x.chunks(stride).enumerate() {
-                    for (b, blk) in row.chunks(Q8_BLOCK).enumerate() {
-                        let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
-                        let dd = amax / 127.0;
-                        ds[p * nb + b] = dd;
-                        for (i, v) in blk.iter().enumerate() {
-                            q[p * stride + b * Q8_BLOCK + i] = if dd > 0.0 {
-                                (v / dd).round() as i8
-                            } else {
-                                0
-                            };
-                        }
-                    }
-                }
-                (q, ds)
-            };
-            let (kq, kd) = q8(kf);
-            let (vq, vd) = q8(vf);
+            let caches = Caches::new(d, 40, &mut seed);
+            let stride = caches.stride;
             let mut q: Vec<f32> = (0..d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut q);
             for ctx in [1, 2, 7, 8, 9, 19, 40] {
-                for (k, v, f16_acc) in [
-                    (KvRows::F16(&kh), KvRows::F16(&vh), true),
-                    (KvRows::F16(&kh), KvRows::F16(&vh), false),
-                    (KvRows::F32(kf), KvRows::F32(vf), false),
-                    (
-                        KvRows::Q8 { q: &kq, d: &kd, kv_dim: stride },
-                        KvRows::Q8 { q: &vq, d: &vd, kv_dim: stride },
-                        false,
-                    ),
-                ] {
-                    let job = HeadJob {
-                        k,
-                        v,
-                        stride,
-                        off: d,
-                        ctx,
-                        d,
-                        scale: 1.0 / (d as f32).sqrt(),
-                        f16_acc,
-                    };
+                for job in caches.jobs(d) {
+                    let (k, v, f16_acc) = (job.k, job.v, job.f16_acc);
+                    let job = HeadJob { ctx, ..job };
                     let mut a = vec![0.0; d];
                     let mut b = vec![0.0; d];
                     attend(SimdLevel::Scalar, &job, &q, &mut a);
