@@ -313,7 +313,12 @@ fn softmax_block(
     nk: usize,
     p: &mut [f32; KEYS],
 ) -> Option<f32> {
-    let m = s[..nk].iter().fold(st.max, |m, &x| m.max(x));
+    let m = if nk == KEYS {
+        // SAFETY: `s` holds 8 f32.
+        hmax8(unsafe { _mm256_loadu_ps(s.as_ptr()) }, st.max)
+    } else {
+        s[..nk].iter().fold(st.max, |m, &x| m.max(x))
+    };
     let alpha = if m > st.max {
         let a = exp_poly(st.max - m);
         st.sum *= a;
@@ -337,8 +342,36 @@ fn softmax_block(
         }
     }
     p[nk..].fill(0.0);
-    st.sum += reduce8(p);
+    // SAFETY: `p` holds 8 f32.
+    st.sum += sum8(unsafe { _mm256_loadu_ps(p.as_ptr()) });
     alpha
+}
+
+/// The largest of `m` and the lanes of `v`, ignoring NaN lanes, as the
+/// scalar `fold(m, f32::max)` (a maximum is exact, so the order does not
+/// matter; `m` is never NaN).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn hmax8(v: __m256, m: f32) -> f32 {
+    // `max_ps(a, b)` returns `b` when `a` is NaN.
+    let x = _mm256_max_ps(v, _mm256_set1_ps(m));
+    let x =
+        _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+    let x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+    let x = _mm_max_ss(x, _mm_shuffle_ps::<1>(x, x));
+    _mm_cvtss_f32(x)
+}
+
+/// [`reduce8`] of the lanes of `v`: the same additions in the same tree.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) fn sum8(v: __m256) -> f32 {
+    // [l0+l4, l1+l5, l2+l6, l3+l7]
+    let r =
+        _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    // [r0+r2, r1+r3, ..]
+    let t = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<1>(t, t)))
 }
 
 /// [`attend`] for [`GROUP`] queries of one head that share the job's

@@ -280,6 +280,44 @@ mod tests {
         }
     }
 
+    /// The AVX2 block max and sum equal the scalar fold and `reduce8`,
+    /// NaN lanes ignored by the max as by `f32::max`.
+    #[test]
+    fn simd_block_max_and_sum_match_scalar() {
+        if !avx2::is_available() {
+            eprintln!("AVX2/FMA/F16C not available: skipped");
+            return;
+        }
+        let mut seed = 3u64;
+        let specials = [f32::NAN, -0.0, 0.0, f32::NEG_INFINITY, 1e30, -1e-30];
+        for case in 0..2000 {
+            let mut l: [f32; 8] =
+                std::array::from_fn(|_| rng(&mut seed) * 50.0);
+            if case % 3 == 0 {
+                l[case % 8] = specials[case % specials.len()];
+            }
+            let m0 = if case % 5 == 0 {
+                f32::NEG_INFINITY
+            } else {
+                rng(&mut seed) * 40.0
+            };
+            // SAFETY: AVX2 checked above; `l` holds 8 f32.
+            let (m, s) = unsafe {
+                use std::arch::x86_64::*;
+                let v = _mm256_loadu_ps(l.as_ptr());
+                (avx2::hmax8(v, m0), avx2::sum8(v))
+            };
+            let want_m = l.iter().fold(m0, |a, &x| a.max(x));
+            assert_eq!(m, want_m, "{l:?} from {m0}");
+            let want_s = reduce8(&l);
+            assert!(
+                s.to_bits() == want_s.to_bits()
+                    || (s.is_nan() && want_s.is_nan()),
+                "{l:?}"
+            );
+        }
+    }
+
     /// One layer's cache of `n_kv` positions of two heads of width `d`,
     /// in each cache type (the int8 one quantized per 32 values).
     struct Caches {
