@@ -27,11 +27,21 @@ pub struct TrainOptions {
     pub opq_iters: usize,
     /// ITQ iterations.
     pub itq_iters: usize,
+    /// Let PQ score by cosine with the reconstruction when its training
+    /// vectors have unit length (see `codec::pq`); `false` always scores
+    /// by inner product.
+    pub pq_cosine: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { seed: 0, kmeans_iters: 20, opq_iters: 12, itq_iters: 30 }
+        TrainOptions {
+            seed: 0,
+            kmeans_iters: 20,
+            opq_iters: 12,
+            itq_iters: 30,
+            pq_cosine: true,
+        }
     }
 }
 
@@ -92,10 +102,11 @@ impl Pipeline {
             Stage::Int8 => Box::new(Sq::train(&x, 8)?),
             Stage::Int4 => Box::new(Sq::train(&x, 4)?),
             Stage::Bin => Box::new(Binary::train(&x)?),
-            Stage::Pq { m, bits, fast } => Box::new(
-                Pq::train(&x, m, bits, opts.kmeans_iters, &mut rng)?
-                    .with_fast_scan(fast)?,
-            ),
+            Stage::Pq { m, bits, fast } => {
+                let pq = Pq::train(&x, m, bits, opts.kmeans_iters, &mut rng)?;
+                let cos = opts.pq_cosine && pq.cosine();
+                Box::new(pq.with_cosine(cos).with_fast_scan(fast)?)
+            }
             Stage::RaBitQ(b) => Box::new(RaBitQ::train(&x, b, &mut rng)?),
             Stage::Sparse(k) => Box::new(Sparse::new(d, k)?),
             _ => unreachable!("parse puts a quantizer last"),

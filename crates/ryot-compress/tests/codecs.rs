@@ -40,7 +40,19 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn opts() -> TrainOptions {
-    TrainOptions { seed: 1, kmeans_iters: 8, opq_iters: 3, itq_iters: 10 }
+    TrainOptions {
+        seed: 1,
+        kmeans_iters: 8,
+        opq_iters: 3,
+        itq_iters: 10,
+        pq_cosine: true,
+    }
+}
+
+/// [`opts`] with inner-product PQ scoring (what format-1 and the first
+/// format-2 files hold).
+fn opts_ip() -> TrainOptions {
+    TrainOptions { pq_cosine: false, ..opts() }
 }
 
 #[test]
@@ -105,8 +117,12 @@ fn codes_only_search_beats_chance_and_ranks_well() {
 }
 
 fn small_index_with(spec: &str) -> Index {
+    small_index_opts(spec, opts_ip())
+}
+
+fn small_index_opts(spec: &str, o: TrainOptions) -> Index {
     let x = data(64, 16, 9);
-    let p = Pipeline::train(spec, &x, opts()).unwrap();
+    let p = Pipeline::train(spec, &x, o).unwrap();
     let mut idx = Index::new(p, TierKind::F32);
     let ids: Vec<u64> = (0..64).map(|i| 1_000_000_007 * i + 3).collect();
     idx.add(&ids[..40], &x.head(40)).unwrap();
@@ -143,10 +159,13 @@ fn golden_v1_index_file_still_loads() {
 fn golden_v2_index_files() {
     // Format 2: row-major and fast-scan layouts; regenerate deliberately
     // with RYOT_BLESS=1.
-    for (name, spec) in
-        [("v2-small.ryi", "pq:4x4"), ("v2-small-fs.ryi", "pq:4x4fs")]
-    {
-        let fresh = small_index_with(spec).to_bytes();
+    for (name, spec, o) in [
+        ("v2-small.ryi", "pq:4x4", opts_ip()),
+        ("v2-small-fs.ryi", "pq:4x4fs", opts_ip()),
+        // Cosine-scored PQ: the same format, tag `pq:4x4;cos`.
+        ("v2-small-cos.ryi", "pq:4x4", opts()),
+    ] {
+        let fresh = small_index_opts(spec, o).to_bytes();
         if std::env::var_os("RYOT_BLESS").is_some() {
             std::fs::write(golden(name), &fresh).unwrap();
         }
@@ -156,7 +175,7 @@ fn golden_v2_index_files() {
         assert_eq!(idx.pipeline().spec(), spec);
         let q = data(3, 16, 10);
         let a = idx.search(&q, 5, Some(20)).unwrap();
-        let b = small_index_with(spec).search(&q, 5, Some(20)).unwrap();
+        let b = small_index_opts(spec, o).search(&q, 5, Some(20)).unwrap();
         assert_eq!(a, b);
     }
 }
@@ -421,5 +440,53 @@ fn entropy_coded_index_round_trips_and_is_used_only_when_smaller() {
         );
         // Saved again, still identical bytes.
         assert_eq!(back.to_bytes(), coded);
+    }
+}
+
+/// PQ trained on unit-length vectors scores a code by the cosine between
+/// the query and its reconstruction (`q . x^ / |x^|`, checked against the
+/// decoded vectors), keeps that through its file, and scores by inner
+/// product when the training vectors are not unit length or when asked.
+#[test]
+fn pq_scores_unit_data_by_cosine_with_the_reconstruction() {
+    use ryot_compress::codec::pq::Pq;
+    let x = data(400, 16, 41);
+    let q = data(5, 16, 42);
+    let mut scaled = x.clone();
+    scaled.data.iter_mut().for_each(|v| *v *= 2.0);
+    for (spec, train, o, cos) in [
+        ("pq:8x8", &x, opts(), true),
+        ("pq:8x4", &x, opts(), true),
+        ("pq:8x4fs", &x, opts(), true),
+        ("pq:8x8", &scaled, opts(), false),
+        ("pq:8x8", &x, opts_ip(), false),
+    ] {
+        let p = Pipeline::train(spec, train, o).unwrap();
+        let pq = p.codec.as_any().downcast_ref::<Pq>().expect("a Pq codec");
+        assert_eq!(pq.cosine(), cos, "{spec}");
+        let codes = p.encode(&x).unwrap();
+        let mut dec = vec![0f32; 16];
+        let cb = p.code_bytes();
+        let hits = p.search(&codes, &q, 7).unwrap();
+        for (qi, h) in hits.iter().enumerate() {
+            for &(row, score) in h {
+                let r = row as usize;
+                p.codec.decode(&codes[r * cb..(r + 1) * cb], &mut dec);
+                let qr = q.row(qi);
+                let dot: f32 = qr.iter().zip(&dec).map(|(a, b)| a * b).sum();
+                let len = dec.iter().map(|v| v * v).sum::<f32>().sqrt();
+                let want = if cos { dot / len } else { dot };
+                assert!(
+                    (score - want).abs() <= 1e-5,
+                    "{spec}: row {r} scored {score}, expected {want}"
+                );
+            }
+        }
+        // The mode survives the codec file.
+        let path = tmp(&format!("cos-{}.ryc", spec.replace(':', "_")));
+        save_codec(&p, &path).unwrap();
+        let back = load_codec(&path).unwrap();
+        let again = back.search(&codes, &q, 7).unwrap();
+        assert_eq!(hits, again, "{spec}: after reload");
     }
 }

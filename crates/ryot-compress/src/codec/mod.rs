@@ -49,6 +49,11 @@ pub trait Codec: Send + Sync + fmt::Debug + std::any::Any {
     fn symmetric(&self) -> bool {
         false
     }
+    /// The tag written before the parameters in files: the spec, plus
+    /// any trained scoring mode the spec does not show.
+    fn file_tag(&self) -> String {
+        self.spec()
+    }
     /// Writes the trained parameters (not the tag).
     fn save(&self, w: &mut Writer);
     /// Vectors per storage block: 1 means codes are stored row after
@@ -99,7 +104,7 @@ pub fn tag_of(spec: &str) -> &str {
 
 /// Writes a codec with its tag.
 pub fn save(c: &dyn Codec, w: &mut Writer) {
-    w.str(&c.spec());
+    w.str(&c.file_tag());
     c.save(w);
 }
 
@@ -111,7 +116,14 @@ pub fn load(r: &mut Reader) -> Result<Box<dyn Codec>> {
         "int8" | "int4" => Box::new(scalar::Sq::load(&spec, r)?),
         "bin" => Box::new(binary::Binary::load(r)?),
         "multi" => Box::new(multi::Multi::load(&spec, r)?),
-        "pq" => Box::new(pq::Pq::load(r, spec.ends_with("fs"))?),
+        "pq" => {
+            // `;cos`: cosine scoring (see `pq::Pq::cosine`).
+            let (base, cos) = match spec.strip_suffix(pq::COS_TAG) {
+                Some(b) => (b, true),
+                None => (spec.as_str(), false),
+            };
+            Box::new(pq::Pq::load(r, base.ends_with("fs"), cos)?)
+        }
         "rabitq" => Box::new(rabitq::RaBitQ::load(r)?),
         "sparse" => Box::new(sparse::Sparse::load(r)?),
         _ => {

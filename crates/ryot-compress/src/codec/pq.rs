@@ -9,6 +9,18 @@
 //! `vpshufb` selects the top `k * FS_RERANK` candidates, which are then
 //! re-ranked by the exact float ADC of their codes (codes only, no
 //! second tier).
+//!
+//! **Cosine scoring.** When every training vector has unit length (the
+//! usual case for sentence embeddings, and kept by rotations such as
+//! OPQ), the quantizer scores a code by the cosine between the query and
+//! the reconstructed vector, `q . x^ / |x^|`, instead of `q . x^`: the
+//! true vector is known to have length 1, and `x^ / |x^|` is a better
+//! estimate of it than the shrunken cell mean `x^`. The lengths come from
+//! a query-independent table of centroid norms, so codes and bytes per
+//! vector do not change. Measured on the WordNet sets (codes-only
+//! recall@10, MiniLM / WordLlama): `opq:48>pq:48x8` 0.711 -> 0.756,
+//! `pq:32x8` (WordLlama) 0.707 -> 0.719, `opq:6>pq:6x8` 0.173 -> 0.225.
+//! The mode is stored in the file (tag suffix [`COS_TAG`]).
 
 use super::{Codec, check_dim};
 use crate::bytes::{Reader, Writer};
@@ -30,6 +42,25 @@ pub struct Pq {
     cent: Vec<Matrix>,
     /// Fast-scan layout and search (4-bit only).
     fast: bool,
+    /// Cosine scoring (see the module doc).
+    cos: bool,
+    /// Squared centroid norms per code byte (`bytes x 256`, the layout of
+    /// [`Pq::lut`]); empty unless `cos`.
+    norms: Vec<f32>,
+}
+
+/// The file-tag suffix of a cosine-scored quantizer.
+pub const COS_TAG: &str = ";cos";
+
+/// Relative tolerance on squared lengths for "unit-length" training data.
+pub const UNIT_TOL: f32 = 1e-3;
+
+/// Whether every row of `x` has unit length (within [`UNIT_TOL`]).
+pub fn unit_rows(x: &Matrix) -> bool {
+    x.rows > 0
+        && x.data.chunks_exact(x.dim).all(|r| {
+            (r.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() <= UNIT_TOL
+        })
 }
 
 /// Candidates per wanted hit that fast-scan re-ranks with float ADC (the
@@ -65,7 +96,8 @@ impl Pq {
         Ok(())
     }
 
-    /// Trains `m` codebooks of `2^bits` centroids on `sample`.
+    /// Trains `m` codebooks of `2^bits` centroids on `sample`; scores by
+    /// cosine when every sample row has unit length.
     pub fn train(
         sample: &Matrix,
         m: usize,
@@ -80,7 +112,43 @@ impl Pq {
         let cent = (0..m)
             .map(|j| kmeans::kmeans(&sub_matrix(sample, j, ds), ks, iters, rng))
             .collect();
-        Ok(Pq { dim: sample.dim, m, bits, cent, fast: false })
+        Ok(Pq::new(sample.dim, m, bits, cent, false)
+            .with_cosine(unit_rows(sample)))
+    }
+
+    fn new(
+        dim: usize,
+        m: usize,
+        bits: u32,
+        cent: Vec<Matrix>,
+        fast: bool,
+    ) -> Pq {
+        Pq { dim, m, bits, cent, fast, cos: false, norms: Vec::new() }
+    }
+
+    /// The same quantizer with cosine scoring switched on or off.
+    pub fn with_cosine(mut self, cos: bool) -> Pq {
+        self.cos = cos;
+        self.norms = if cos {
+            let sq: Vec<f32> = self
+                .cent
+                .iter()
+                .flat_map(|c| {
+                    c.data
+                        .chunks_exact(c.dim)
+                        .map(|r| r.iter().map(|v| v * v).sum::<f32>())
+                })
+                .collect();
+            self.byte_table(&sq)
+        } else {
+            Vec::new()
+        };
+        self
+    }
+
+    /// Whether codes are scored by cosine with their reconstruction.
+    pub fn cosine(&self) -> bool {
+        self.cos
     }
 
     /// The same quantizer with the fast-scan layout and search switched
@@ -97,7 +165,10 @@ impl Pq {
     }
 
     /// Re-runs `iters` Lloyd steps from the current centroids (OPQ).
+    /// Cosine scoring is switched off (its norm table would be stale).
     pub fn refine(&mut self, sample: &Matrix, iters: usize) {
+        self.cos = false;
+        self.norms.clear();
         let ds = self.dim / self.m;
         for j in 0..self.m {
             let sub = sub_matrix(sample, j, ds);
@@ -169,7 +240,7 @@ impl Pq {
         }
     }
 
-    pub(crate) fn load(r: &mut Reader, fast: bool) -> Result<Pq> {
+    pub(crate) fn load(r: &mut Reader, fast: bool, cos: bool) -> Result<Pq> {
         let dim = check_dim(r.u32()? as usize, "pq codec")?;
         let m = r.u32()? as usize;
         let bits = r.u32()?;
@@ -182,7 +253,8 @@ impl Pq {
             }
             cent.push(c);
         }
-        Pq { dim, m, bits, cent, fast: false }
+        Pq::new(dim, m, bits, cent, false)
+            .with_cosine(cos)
             .with_fast_scan(fast)
             .map_err(|e| Error::Corrupt(e.to_string()))
     }
@@ -209,9 +281,14 @@ impl Pq {
 
     /// The byte lookup table for query `q`: `nbytes x 256`.
     pub fn lut(&self, q: &[f32]) -> Vec<f32> {
-        let sub = self.sub_lut(q);
+        self.byte_table(&self.sub_lut(q))
+    }
+
+    /// A per-sub-space table (`m x 2^bits`) as a per-code-byte table
+    /// (`nbytes x 256`): 4-bit codes hold two sub-spaces per byte.
+    fn byte_table(&self, sub: &[f32]) -> Vec<f32> {
         if self.bits == 8 {
-            return sub;
+            return sub.to_vec();
         }
         let nb = self.m / 2;
         let mut lut = vec![0f32; nb * 256];
@@ -222,6 +299,24 @@ impl Pq {
             }
         }
         lut
+    }
+
+    /// The score of one code from its query table (see [`Pq::cosine`]).
+    fn score_code(&self, lut: &[f32], code: &[u8]) -> f32 {
+        let mut out = [0f32];
+        if self.cos {
+            kernels::scan_adc_cos(
+                lut,
+                &self.norms,
+                code.len(),
+                code,
+                code.len(),
+                &mut out,
+            );
+        } else {
+            kernels::scan_adc(lut, code.len(), 1, code, code.len(), &mut out);
+        }
+        out[0]
     }
 }
 
@@ -258,7 +353,14 @@ impl Codec for Pq {
     fn scan(&self, q: &[f32], codes: &[u8], scores: &mut [f32]) {
         let lut = self.lut(q);
         let nb = self.code_bytes();
-        kernels::scan_adc(&lut, nb, 1, codes, nb, scores);
+        if self.cos {
+            kernels::scan_adc_cos(&lut, &self.norms, nb, codes, nb, scores);
+        } else {
+            kernels::scan_adc(&lut, nb, 1, codes, nb, scores);
+        }
+    }
+    fn file_tag(&self) -> String {
+        if self.cos { format!("{}{COS_TAG}", self.spec()) } else { self.spec() }
     }
     fn save(&self, w: &mut Writer) {
         w.u32(self.dim as u32);
@@ -298,6 +400,9 @@ impl Codec for Pq {
             return None;
         }
         let cb = self.code_bytes();
+        // With cosine scoring the u8 first stage still ranks by inner
+        // product; re-ranking more candidates was measured to change
+        // nothing (MiniLM, 1x to 8x: the same recall@10).
         let c = rerank_count(k).min(n);
         let mut out = Vec::with_capacity(queries.rows);
         let mut code = vec![0u8; cb];
@@ -312,11 +417,16 @@ impl Codec for Pq {
             let refs: Vec<&[u8]> = qls.iter().map(Vec::as_slice).collect();
             let cands = fastscan::search_batch(&refs, stored, cb, n, c);
             for (sub, cand) in subs.iter().zip(cands) {
-                // Re-rank by the float ADC of the candidates' codes.
+                // Re-rank by the float ADC of the candidates' codes (by
+                // cosine when the quantizer scores so).
+                let byte_lut = self.cos.then(|| self.byte_table(sub));
                 let exact: Vec<f32> = cand
                     .iter()
                     .map(|&(_, row)| {
                         fastscan::code_of(stored, cb, row as usize, &mut code);
+                        if let Some(l) = &byte_lut {
+                            return self.score_code(l, &code);
+                        }
                         let mut s = 0f32;
                         for (p, &b) in code.iter().enumerate() {
                             s += sub[32 * p + (b & 15) as usize]

@@ -129,6 +129,25 @@ pub fn scan_adc(
     scalar::scan_adc(lut, nbytes, planes, codes, stride, out);
 }
 
+/// Byte-lookup ADC divided by the reconstruction's length: for each code
+/// `i`, `out[i] = sum_m lut[m][c_m] / sqrt(sum_m norms[m][c_m])` with
+/// `c_m = codes[i*stride + m]`, `m < nbytes` (`norms` holds the squared
+/// lengths of the sub-vectors the bytes stand for): the cosine between
+/// the query and the reconstructed vector, times the query's length.
+pub fn scan_adc_cos(
+    lut: &[f32],
+    norms: &[f32],
+    nbytes: usize,
+    codes: &[u8],
+    stride: usize,
+    out: &mut [f32],
+) {
+    assert_eq!(lut.len(), nbytes * 256);
+    assert_eq!(norms.len(), nbytes * 256);
+    check(nbytes, codes, stride, out.len());
+    scalar::scan_adc_cos(lut, norms, nbytes, codes, stride, out);
+}
+
 /// Hamming distance of `q` to each code (first `q.len()` bytes).
 pub fn hamming(q: &[u8], codes: &[u8], stride: usize, out: &mut [u32]) {
     check(q.len(), codes, stride, out.len());

@@ -157,3 +157,33 @@ pub fn hamming(q: &[u8], codes: &[u8], stride: usize, out: &mut [u32]) {
         *o = q.iter().zip(c).map(|(a, b)| (a ^ b).count_ones()).sum();
     }
 }
+
+/// See [`super::scan_adc_cos`].
+pub fn scan_adc_cos(
+    lut: &[f32],
+    norms: &[f32],
+    nbytes: usize,
+    codes: &[u8],
+    stride: usize,
+    out: &mut [f32],
+) {
+    for (i, o) in out.iter_mut().enumerate() {
+        let c = &codes[i * stride..i * stride + nbytes];
+        // Two independent add chains per table, as in `scan_adc`.
+        let (mut s0, mut s1, mut n0, mut n1) = (0f32, 0f32, 0f32, 0f32);
+        let whole = nbytes / 2 * 2;
+        for m in (0..whole).step_by(2) {
+            let (b0, b1) = (c[m] as usize, c[m + 1] as usize);
+            s0 += lut[m * 256 + b0];
+            s1 += lut[(m + 1) * 256 + b1];
+            n0 += norms[m * 256 + b0];
+            n1 += norms[(m + 1) * 256 + b1];
+        }
+        if whole < nbytes {
+            let b = c[whole] as usize;
+            s0 += lut[whole * 256 + b];
+            n0 += norms[whole * 256 + b];
+        }
+        *o = (s0 + s1) / (n0 + n1).max(f32::MIN_POSITIVE).sqrt();
+    }
+}
