@@ -63,10 +63,13 @@ pub fn default_pipelines(d: usize) -> Vec<String> {
         format!("opq:{0}>pq:{0}x8", d / 8),
         format!("pca:{}>bin", d / 2),
         format!("opq:{0}>pq:{0}x4fs", d / 8),
+        format!("pq:{}x8", d / 16),
         format!("opq:{0}>pq:{0}x8", d / 16),
         format!("pca:{}>bin", d / 4),
+        format!("pq:{}x8", d / 32),
         format!("opq:{0}>pq:{0}x8", d / 32),
         format!("pca:{}>bin", d / 8),
+        format!("pq:{}x8", d / 64),
         format!("opq:{0}>pq:{0}x8", d / 64),
     ];
     v.retain(|s| Pipeline::train_check(s, d));
