@@ -165,68 +165,98 @@ impl<R> Job<R> {
     }
 }
 
+/// A kernel run over one head's cache rows, compiled once per row type
+/// `R` and accumulator mode `F16` ([`dispatch`] picks them).
+trait RowsKernel {
+    /// What the kernel returns.
+    type Out;
+    /// Runs the kernel.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C available; the rows hold every position the
+    /// kernel attends to.
+    unsafe fn run<R: Rows, const F16: bool>(self, job: &Job<R>) -> Self::Out;
+}
+
+/// Checks that the rows hold `ctx` positions, then runs `kernel` for the
+/// job's row type and accumulator mode.
+///
 /// # Safety
-/// AVX2, FMA and F16C must be available; the job's rows must hold
-/// `ctx` positions of `stride` values.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn attend(
+/// AVX2, FMA and F16C must be available.
+unsafe fn dispatch<K: RowsKernel>(
     job: &HeadJob<'_>,
-    q: &[f32],
-    out: &mut [f32],
-) -> f32 {
-    let d = job.d;
-    out.iter_mut().for_each(|v| *v = 0.0);
+    ctx: usize,
+    kernel: K,
+) -> K::Out {
+    let end = job.off + job.d;
     assert!(
-        job.ctx == 0
-            || ((job.ctx - 1) * job.stride + job.off + d <= job.k.len()
-                && (job.ctx - 1) * job.stride + job.off + d <= job.v.len())
+        ctx == 0
+            || ((ctx - 1) * job.stride + end <= job.k.len()
+                && (ctx - 1) * job.stride + end <= job.v.len())
     );
-    match (job.k, job.v, job.f16_acc) {
-        (KvRows::F16(k), KvRows::F16(v), true) => {
+    match (job.k, job.v) {
+        (KvRows::F16(k), KvRows::F16(v)) => {
             // SAFETY: bounds checked above; features by the caller.
-            unsafe { attend_rows::<_, true>(&Job::of(job, k, v), q, out) }
+            unsafe { with_mode(&Job::of(job, k, v), job.f16_acc, kernel) }
         }
-        (KvRows::F16(k), KvRows::F16(v), false) => {
+        (KvRows::F32(k), KvRows::F32(v)) => {
             // SAFETY: as above.
-            unsafe { attend_rows::<_, false>(&Job::of(job, k, v), q, out) }
-        }
-        (KvRows::F32(k), KvRows::F32(v), f) => {
-            // SAFETY: as above.
-            unsafe { rows_acc(&Job::of(job, k, v), f, q, out) }
+            unsafe { with_mode(&Job::of(job, k, v), job.f16_acc, kernel) }
         }
         (
             KvRows::Q8 { q: kq, d: kd, kv_dim },
             KvRows::Q8 { q: vq, d: vd, .. },
-            f,
         ) => {
             let k = Q8Rows { q: kq, d: kd, kv_dim };
             let v = Q8Rows { q: vq, d: vd, kv_dim };
             // SAFETY: as above.
-            unsafe { rows_acc(&Job::of(job, k, v), f, q, out) }
+            unsafe { with_mode(&Job::of(job, k, v), job.f16_acc, kernel) }
         }
         _ => unreachable!("keys and values share one cache type"),
     }
 }
 
-/// [`attend_rows`] with the accumulator mode picked at run time.
+/// Runs `kernel` with the accumulator mode picked at run time.
 ///
 /// # Safety
-/// As [`attend_rows`].
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn rows_acc<R: Rows>(
+/// As [`RowsKernel::run`].
+unsafe fn with_mode<R: Rows, K: RowsKernel>(
     job: &Job<R>,
     f16_acc: bool,
-    q: &[f32],
-    out: &mut [f32],
-) -> f32 {
+    kernel: K,
+) -> K::Out {
     // SAFETY: forwarded.
     unsafe {
         if f16_acc {
-            attend_rows::<R, true>(job, q, out)
+            kernel.run::<R, true>(job)
         } else {
-            attend_rows::<R, false>(job, q, out)
+            kernel.run::<R, false>(job)
         }
     }
+}
+
+/// # Safety
+/// AVX2, FMA and F16C must be available.
+pub(super) unsafe fn attend(
+    job: &HeadJob<'_>,
+    q: &[f32],
+    out: &mut [f32],
+) -> f32 {
+    struct One<'a> {
+        q: &'a [f32],
+        out: &'a mut [f32],
+    }
+    impl RowsKernel for One<'_> {
+        type Out = f32;
+        unsafe fn run<R: Rows, const F16: bool>(self, job: &Job<R>) -> f32 {
+            self.out.fill(0.0);
+            // SAFETY: forwarded.
+            unsafe { attend_rows::<R, F16>(job, self.q, self.out) }
+        }
+    }
+    assert_eq!(out.len(), job.d);
+    // SAFETY: features by the caller; `dispatch` checks the rows.
+    unsafe { dispatch(job, job.ctx, One { q, out }) }
 }
 
 /// The running softmax state of one query: the largest score so far and
@@ -383,68 +413,35 @@ pub(super) fn sum8(v: __m256) -> f32 {
 /// softmax denominators; `outs` hold the unnormalised sums.
 ///
 /// # Safety
-/// AVX2, FMA and F16C must be available; the rows must hold `ctxs[i]`
-/// positions of `stride` values for every `i`.
-#[target_feature(enable = "avx2,fma,f16c")]
+/// AVX2, FMA and F16C must be available.
 pub(super) unsafe fn attend_group(
     job: &HeadJob<'_>,
     ctxs: [usize; GROUP],
     qs: [&[f32]; GROUP],
     outs: [&mut [f32]; GROUP],
 ) -> [f32; GROUP] {
-    let cmax = ctxs.iter().copied().max().unwrap_or(0);
-    let d = job.d;
-    assert!(
-        cmax == 0
-            || ((cmax - 1) * job.stride + job.off + d <= job.k.len()
-                && (cmax - 1) * job.stride + job.off + d <= job.v.len())
-    );
+    struct Group<'a, 'b> {
+        ctxs: [usize; GROUP],
+        qs: [&'a [f32]; GROUP],
+        outs: [&'b mut [f32]; GROUP],
+    }
+    impl RowsKernel for Group<'_, '_> {
+        type Out = [f32; GROUP];
+        unsafe fn run<R: Rows, const F16: bool>(
+            self,
+            job: &Job<R>,
+        ) -> [f32; GROUP] {
+            // SAFETY: forwarded.
+            unsafe { group_rows::<R, F16>(job, self.ctxs, self.qs, self.outs) }
+        }
+    }
     for o in outs.iter() {
-        assert_eq!(o.len(), d);
+        assert_eq!(o.len(), job.d);
     }
-    match (job.k, job.v, job.f16_acc) {
-        (KvRows::F16(k), KvRows::F16(v), f) => {
-            // SAFETY: bounds checked above; features by the caller.
-            unsafe { group_acc(&Job::of(job, k, v), f, ctxs, qs, outs) }
-        }
-        (KvRows::F32(k), KvRows::F32(v), f) => {
-            // SAFETY: as above.
-            unsafe { group_acc(&Job::of(job, k, v), f, ctxs, qs, outs) }
-        }
-        (
-            KvRows::Q8 { q: kq, d: kd, kv_dim },
-            KvRows::Q8 { q: vq, d: vd, .. },
-            f,
-        ) => {
-            let k = Q8Rows { q: kq, d: kd, kv_dim };
-            let v = Q8Rows { q: vq, d: vd, kv_dim };
-            // SAFETY: as above.
-            unsafe { group_acc(&Job::of(job, k, v), f, ctxs, qs, outs) }
-        }
-        _ => unreachable!("keys and values share one cache type"),
-    }
-}
-
-/// [`group_rows`] with the accumulator mode picked at run time.
-///
-/// # Safety
-/// As [`attend_group`].
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn group_acc<R: Rows>(
-    job: &Job<R>,
-    f16_acc: bool,
-    ctxs: [usize; GROUP],
-    qs: [&[f32]; GROUP],
-    outs: [&mut [f32]; GROUP],
-) -> [f32; GROUP] {
-    // SAFETY: forwarded.
-    unsafe {
-        if f16_acc {
-            group_rows::<R, true>(job, ctxs, qs, outs)
-        } else {
-            group_rows::<R, false>(job, ctxs, qs, outs)
-        }
-    }
+    let cmax = ctxs.iter().copied().max().unwrap_or(0);
+    // SAFETY: features by the caller; `dispatch` checks the rows up to
+    // the longest context.
+    unsafe { dispatch(job, cmax, Group { ctxs, qs, outs }) }
 }
 
 /// Queries attended together by [`attend_group`].
