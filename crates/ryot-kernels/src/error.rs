@@ -104,6 +104,23 @@ impl KernelError {
     pub(crate) fn shape(what: impl Into<String>) -> Self {
         KernelError::new(KernelErrorKind::BadShape { what: what.into() })
     }
+
+    pub(crate) fn non_finite(what: &'static str) -> Self {
+        KernelError::new(KernelErrorKind::NonFinite { what })
+    }
+
+    /// `Ok` when every value of `x` is finite, else a
+    /// [`KernelErrorKind::NonFinite`] naming `what`.
+    pub(crate) fn check_finite(
+        what: &'static str,
+        x: &[f32],
+    ) -> Result<(), KernelError> {
+        if x.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(KernelError::non_finite(what))
+        }
+    }
 }
 
 impl From<ryot_quant::QuantError> for KernelError {

@@ -20,7 +20,7 @@ mod avx2;
 mod avx512;
 mod scalar;
 
-use crate::error::{KernelError, KernelErrorKind};
+use crate::error::KernelError;
 use crate::isa::SimdLevel;
 
 /// Activation rows are padded to a multiple of this many elements.
@@ -61,11 +61,7 @@ impl ActI8 {
         if x.len() != total {
             return Err(KernelError::len("activations", total, x.len()));
         }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(KernelError::new(KernelErrorKind::NonFinite {
-                what: "activations",
-            }));
-        }
+        KernelError::check_finite("activations", x)?;
         let k_pad = padded_len(k);
         let mut qs = vec![0i8; n * k_pad];
         let mut scales = Vec::with_capacity(n);

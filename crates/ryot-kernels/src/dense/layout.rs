@@ -20,7 +20,7 @@
 
 use half::{bf16, f16};
 
-use crate::error::{KernelError, KernelErrorKind};
+use crate::error::KernelError;
 
 /// Rows per panel.
 pub const PANEL_ROWS: usize = 16;
@@ -59,10 +59,6 @@ fn byte_len(len: usize, size: usize) -> Result<usize, KernelError> {
     len.checked_mul(size).ok_or_else(|| {
         KernelError::shape(format!("{len} weights are too many bytes"))
     })
-}
-
-fn non_finite(what: &'static str) -> KernelError {
-    KernelError::new(KernelErrorKind::NonFinite { what })
 }
 
 /// Scatters a row-major `m x k` matrix into panels of columns.
@@ -111,7 +107,7 @@ pub struct DenseF32 {
 
 impl DenseF32 {
     /// Repacks a row-major `m x k` matrix. NaN or infinite weights are an
-    /// error ([`KernelErrorKind::NonFinite`]).
+    /// error ([`KernelErrorKind::NonFinite`](crate::KernelErrorKind::NonFinite)).
     pub fn from_f32(
         w: &[f32],
         m: usize,
@@ -122,7 +118,7 @@ impl DenseF32 {
             return Err(KernelError::len("weights", len, w.len()));
         }
         if w.iter().any(|v| !v.is_finite()) {
-            return Err(non_finite("weights"));
+            return Err(KernelError::non_finite("weights"));
         }
         let cols = build(
             m,
@@ -156,7 +152,7 @@ impl DenseF32 {
             f32::from_le_bytes([b[0], b[1], b[2], b[3]])
         };
         if (0..len).any(|i| !get(i).is_finite()) {
-            return Err(non_finite("weights"));
+            return Err(KernelError::non_finite("weights"));
         }
         let cols = build(m, k, ColF32([0.0; PANEL_ROWS]), get, |c, r, v| {
             c.0[r] = v;
@@ -217,7 +213,7 @@ impl DenseF16 {
             return Err(KernelError::len("weights", len, w.len()));
         }
         if w.iter().any(|v| !f16::from_f32(*v).is_finite()) {
-            return Err(non_finite("weights (as f16)"));
+            return Err(KernelError::non_finite("weights (as f16)"));
         }
         let get = |i: usize| f16::from_f32(w[i]).to_bits();
         Ok(DenseF16 { m, k, cols: Self::build(m, k, get) })
@@ -242,7 +238,7 @@ impl DenseF16 {
         let get =
             |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
         if (0..len).any(|i| !f16::from_bits(get(i)).is_finite()) {
-            return Err(non_finite("weights"));
+            return Err(KernelError::non_finite("weights"));
         }
         Ok(DenseF16 { m, k, cols: Self::build(m, k, get) })
     }
@@ -309,7 +305,7 @@ impl DenseBf16 {
             return Err(KernelError::len("weights", len, w.len()));
         }
         if w.iter().any(|v| !bf16::from_f32(*v).is_finite()) {
-            return Err(non_finite("weights (as bf16)"));
+            return Err(KernelError::non_finite("weights (as bf16)"));
         }
         let get = |i: usize| bf16::from_f32(w[i]).to_bits();
         Ok(DenseBf16 { m, k, cols: Self::build(m, k, get) })
@@ -334,7 +330,7 @@ impl DenseBf16 {
         let get =
             |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
         if (0..len).any(|i| !bf16::from_bits(get(i)).is_finite()) {
-            return Err(non_finite("weights"));
+            return Err(KernelError::non_finite("weights"));
         }
         Ok(DenseBf16 { m, k, cols: Self::build(m, k, get) })
     }

@@ -35,7 +35,7 @@ pub(crate) mod avx512;
 
 use std::ops::Range;
 
-use crate::error::{KernelError, KernelErrorKind};
+use crate::error::KernelError;
 use crate::isa::SimdLevel;
 use crate::matmul::Kernel;
 use crate::out::OutMatrix;
@@ -71,11 +71,7 @@ impl ActF32 {
         if x.len() != total {
             return Err(KernelError::len("activations", total, x.len()));
         }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(KernelError::new(KernelErrorKind::NonFinite {
-                what: "activations",
-            }));
-        }
+        KernelError::check_finite("activations", x)?;
         Ok(ActF32 { n, k, x: x.to_vec() })
     }
 

@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::{BLOCK_PAIRS, Int16Acts, Int16Weights, PANEL_ROWS, X_MAX};
-use crate::error::{KernelError, KernelErrorKind};
+use crate::error::KernelError;
 
 /// Tokens per register tile.
 const TILE: usize = 6;
@@ -92,7 +92,7 @@ fn quantize_row(x: &[f32], out: &mut [i16]) -> Result<f32, KernelError> {
 }
 
 fn non_finite() -> KernelError {
-    KernelError::new(KernelErrorKind::NonFinite { what: "int16 activations" })
+    KernelError::non_finite("int16 activations")
 }
 
 /// See [`super::gemm`].

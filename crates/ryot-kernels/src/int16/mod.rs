@@ -82,17 +82,6 @@ pub(crate) fn quantize_row(x: &[f32], max: i32, out: &mut [i16]) -> f32 {
     absmax / max as f32
 }
 
-pub(crate) fn check_finite(
-    what: &'static str,
-    x: &[f32],
-) -> Result<(), KernelError> {
-    if x.iter().all(|v| v.is_finite()) {
-        Ok(())
-    } else {
-        Err(KernelError::new(KernelErrorKind::NonFinite { what }))
-    }
-}
-
 impl Int16Weights {
     /// Quantizes a row-major `m x k` f32 matrix.
     pub fn from_f32(
@@ -111,7 +100,7 @@ impl Int16Weights {
         if w.len() != len {
             return Err(KernelError::len("int16 weights", len, w.len()));
         }
-        check_finite("int16 weights", w)?;
+        KernelError::check_finite("int16 weights", w)?;
         let pairs = k.div_ceil(2);
         let panels = m.div_ceil(PANEL_ROWS);
         let mut data = vec![0i16; panels * pairs * PANEL_ROWS * 2];

@@ -2,8 +2,7 @@
 //! against, bit for bit.
 
 use super::{
-    BLOCK_PAIRS, Int16Acts, Int16Weights, PANEL_ROWS, X_MAX, check_finite,
-    quantize_row,
+    BLOCK_PAIRS, Int16Acts, Int16Weights, PANEL_ROWS, X_MAX, quantize_row,
 };
 use crate::error::KernelError;
 
@@ -19,7 +18,7 @@ pub(crate) fn quantize_rows(
     for ((row, out), s) in
         x.chunks_exact(k).zip(q.chunks_exact_mut(stride)).zip(scales)
     {
-        check_finite("int16 activations", row)?;
+        KernelError::check_finite("int16 activations", row)?;
         *s = quantize_row(row, X_MAX, &mut out[..k]);
         out[k..].fill(0);
     }

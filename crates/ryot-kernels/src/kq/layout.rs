@@ -45,7 +45,7 @@ use half::f16;
 use ryot_quant::blocks::QK_K;
 use ryot_quant::{BlockQ4K, BlockQ6K};
 
-use crate::error::{KernelError, KernelErrorKind};
+use crate::error::KernelError;
 
 /// Rows per panel.
 pub const PANEL_ROWS: usize = 16;
@@ -242,10 +242,10 @@ pub type Q6KPanels = KPanels<BlockQ6K>;
 impl<B: KBlock> KPanels<B> {
     /// Repacks a GGUF tensor (`m` rows of `k / 256` blocks, as stored).
     ///
-    /// Errors: a zero or too large shape ([`KernelErrorKind::BadShape`]),
-    /// `k` not a multiple of 256 ([`KernelErrorKind::NotBlockMultiple`]), a
-    /// wrong byte count ([`KernelErrorKind::LengthMismatch`]), a NaN or
-    /// infinite f16 scale ([`KernelErrorKind::NonFinite`]).
+    /// Errors: a zero or too large shape ([`KernelErrorKind::BadShape`](crate::KernelErrorKind::BadShape)),
+    /// `k` not a multiple of 256 ([`KernelErrorKind::NotBlockMultiple`](crate::KernelErrorKind::NotBlockMultiple)), a
+    /// wrong byte count ([`KernelErrorKind::LengthMismatch`](crate::KernelErrorKind::LengthMismatch)), a NaN or
+    /// infinite f16 scale ([`KernelErrorKind::NonFinite`](crate::KernelErrorKind::NonFinite)).
     pub fn from_gguf(
         bytes: &[u8],
         m: usize,
@@ -267,9 +267,7 @@ impl<B: KBlock> KPanels<B> {
         for (i, raw) in bytes.chunks_exact(size_of::<B>()).enumerate() {
             let blk: B = bytemuck::pod_read_unaligned(raw);
             if !blk.scales_finite() {
-                return Err(KernelError::new(KernelErrorKind::NonFinite {
-                    what: "weight scales",
-                }));
+                return Err(KernelError::non_finite("weight scales"));
             }
             let (row, b) = (i / nb, i % nb);
             let c = (row / PANEL_ROWS) * nb + b;

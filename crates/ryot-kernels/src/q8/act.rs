@@ -77,11 +77,7 @@ impl ActQ8_0 {
         if x.len() != total {
             return Err(KernelError::len("activations", total, x.len()));
         }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(KernelError::new(KernelErrorKind::NonFinite {
-                what: "activations",
-            }));
-        }
+        KernelError::check_finite("activations", x)?;
         let blocks = total / BLOCK;
         let mut a = ActQ8_0 {
             n,

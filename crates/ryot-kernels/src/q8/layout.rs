@@ -40,7 +40,7 @@ use half::f16;
 use ryot_quant::blocks::QK;
 use ryot_quant::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8_0, QuantType};
 
-use crate::error::{KernelError, KernelErrorKind};
+use crate::error::KernelError;
 
 /// Rows per panel.
 pub const PANEL_ROWS: usize = 16;
@@ -299,10 +299,10 @@ pub type Q5_0Panels = QPanels<BlockQ5_0>;
 impl<B: QBlock> QPanels<B> {
     /// Repacks a GGUF tensor (`m` rows of `k / 32` blocks, as stored).
     ///
-    /// Errors: a zero or too large shape ([`KernelErrorKind::BadShape`]),
-    /// `k` not a multiple of 32 ([`KernelErrorKind::NotBlockMultiple`]), a
-    /// wrong byte count ([`KernelErrorKind::LengthMismatch`]), a NaN or
-    /// infinite block scale or minimum ([`KernelErrorKind::NonFinite`]).
+    /// Errors: a zero or too large shape ([`KernelErrorKind::BadShape`](crate::KernelErrorKind::BadShape)),
+    /// `k` not a multiple of 32 ([`KernelErrorKind::NotBlockMultiple`](crate::KernelErrorKind::NotBlockMultiple)), a
+    /// wrong byte count ([`KernelErrorKind::LengthMismatch`](crate::KernelErrorKind::LengthMismatch)), a NaN or
+    /// infinite block scale or minimum ([`KernelErrorKind::NonFinite`](crate::KernelErrorKind::NonFinite)).
     pub fn from_gguf(
         bytes: &[u8],
         m: usize,
@@ -325,9 +325,7 @@ impl<B: QBlock> QPanels<B> {
             let blk: B = bytemuck::pod_read_unaligned(raw);
             let s = blk.scales();
             if s.iter().any(|v| !v.is_finite()) {
-                return Err(KernelError::new(KernelErrorKind::NonFinite {
-                    what: "weight scales",
-                }));
+                return Err(KernelError::non_finite("weight scales"));
             }
             let (row, b) = (i / nb, i % nb);
             let pb = (row / PANEL_ROWS) * nb + b;

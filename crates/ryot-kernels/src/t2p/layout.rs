@@ -265,11 +265,7 @@ impl TernaryPanels {
         if w.len() != m * k {
             return Err(KernelError::len("weights", m * k, w.len()));
         }
-        if w.iter().any(|v| !v.is_finite()) {
-            return Err(KernelError::new(KernelErrorKind::NonFinite {
-                what: "weights",
-            }));
-        }
+        KernelError::check_finite("weights", w)?;
         let mean =
             w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len() as f64;
         let scale = mean.max(1e-5) as f32;
