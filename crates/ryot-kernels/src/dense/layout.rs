@@ -117,9 +117,7 @@ impl DenseF32 {
         if w.len() != len {
             return Err(KernelError::len("weights", len, w.len()));
         }
-        if w.iter().any(|v| !v.is_finite()) {
-            return Err(KernelError::non_finite("weights"));
-        }
+        KernelError::check_finite("weights", w)?;
         let cols = build(
             m,
             k,
