@@ -104,8 +104,11 @@ impl Pipeline {
             Stage::Bin => Box::new(Binary::train(&x)?),
             Stage::Pq { m, bits, fast } => {
                 let pq = Pq::train(&x, m, bits, opts.kmeans_iters, &mut rng)?;
-                let cos = opts.pq_cosine && pq.cosine();
-                Box::new(pq.with_cosine(cos).with_fast_scan(fast)?)
+                // Training picks cosine scoring from the data; the option
+                // can only turn it off.
+                let pq =
+                    if opts.pq_cosine { pq } else { pq.with_cosine(false) };
+                Box::new(pq.with_fast_scan(fast)?)
             }
             Stage::RaBitQ(b) => Box::new(RaBitQ::train(&x, b, &mut rng)?),
             Stage::Sparse(k) => Box::new(Sparse::new(d, k)?),

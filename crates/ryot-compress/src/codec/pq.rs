@@ -112,24 +112,25 @@ impl Pq {
         let cent = (0..m)
             .map(|j| kmeans::kmeans(&sub_matrix(sample, j, ds), ks, iters, rng))
             .collect();
-        Ok(Pq::new(sample.dim, m, bits, cent, false)
-            .with_cosine(unit_rows(sample)))
+        Ok(Pq::new(sample.dim, m, bits, cent).with_cosine(unit_rows(sample)))
     }
 
-    fn new(
-        dim: usize,
-        m: usize,
-        bits: u32,
-        cent: Vec<Matrix>,
-        fast: bool,
-    ) -> Pq {
-        Pq { dim, m, bits, cent, fast, cos: false, norms: Vec::new() }
+    /// A row-major, inner-product-scored quantizer over `cent`.
+    fn new(dim: usize, m: usize, bits: u32, cent: Vec<Matrix>) -> Pq {
+        Pq { dim, m, bits, cent, fast: false, cos: false, norms: Vec::new() }
     }
 
     /// The same quantizer with cosine scoring switched on or off.
     pub fn with_cosine(mut self, cos: bool) -> Pq {
         self.cos = cos;
-        self.norms = if cos {
+        self.sync_norms();
+        self
+    }
+
+    /// Rebuilds the centroid-norm table from the centroids (empty unless
+    /// cosine scoring is on).
+    fn sync_norms(&mut self) {
+        self.norms = if self.cos {
             let sq: Vec<f32> = self
                 .cent
                 .iter()
@@ -143,7 +144,6 @@ impl Pq {
         } else {
             Vec::new()
         };
-        self
     }
 
     /// Whether codes are scored by cosine with their reconstruction.
@@ -165,10 +165,7 @@ impl Pq {
     }
 
     /// Re-runs `iters` Lloyd steps from the current centroids (OPQ).
-    /// Cosine scoring is switched off (its norm table would be stale).
     pub fn refine(&mut self, sample: &Matrix, iters: usize) {
-        self.cos = false;
-        self.norms.clear();
         let ds = self.dim / self.m;
         for j in 0..self.m {
             let sub = sub_matrix(sample, j, ds);
@@ -193,6 +190,7 @@ impl Pq {
                 }
             }
         }
+        self.sync_norms();
     }
 
     /// Codes of every row as one sub-space id per entry (`rows x m`).
@@ -253,7 +251,7 @@ impl Pq {
             }
             cent.push(c);
         }
-        Pq::new(dim, m, bits, cent, false)
+        Pq::new(dim, m, bits, cent)
             .with_cosine(cos)
             .with_fast_scan(fast)
             .map_err(|e| Error::Corrupt(e.to_string()))
