@@ -18,9 +18,8 @@
 //! gets weight exactly zero there, so attending only within each text is
 //! the same computation without the padding rows.
 
-use std::sync::Mutex;
-
 use std::cell::RefCell;
+use std::sync::Mutex;
 
 use ryot_kernels::{int16, matmul};
 use ryot_pool::ThreadPool;
