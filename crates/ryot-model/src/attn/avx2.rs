@@ -254,7 +254,7 @@ pub(super) unsafe fn attend(
             unsafe { attend_rows::<R, F16>(job, self.q, self.out) }
         }
     }
-    assert_eq!(out.len(), job.d);
+    assert!(q.len() == job.d && out.len() == job.d, "attend: lengths");
     // SAFETY: features by the caller; `dispatch` checks the rows.
     unsafe { dispatch(job, job.ctx, One { q, out }) }
 }
@@ -435,9 +435,9 @@ pub(super) unsafe fn attend_group(
             unsafe { group_rows::<R, F16>(job, self.ctxs, self.qs, self.outs) }
         }
     }
-    for o in outs.iter() {
-        assert_eq!(o.len(), job.d);
-    }
+    let lens_ok = outs.iter().all(|o| o.len() == job.d)
+        && qs.iter().all(|q| q.len() == job.d);
+    assert!(lens_ok, "attend_group: query or output length");
     let cmax = ctxs.iter().copied().max().unwrap_or(0);
     // SAFETY: features by the caller; `dispatch` checks the rows up to
     // the longest context.
