@@ -72,6 +72,11 @@ pub fn default_pipelines(d: usize) -> Vec<String> {
         format!("pq:{}x8", d / 64),
         format!("opq:{0}>pq:{0}x8", d / 64),
     ];
+    // Residual quantizers at 32x-256x: one byte of each code goes to the
+    // length (unit-length data), so `d/8 - 1` stages make 32x.
+    for div in [8, 16, 32, 64] {
+        v.push(format!("rq:{}", (d / div).saturating_sub(1)));
+    }
     v.retain(|s| Pipeline::train_check(s, d));
     v
 }

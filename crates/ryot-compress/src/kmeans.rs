@@ -2,7 +2,7 @@
 //! iterations; distances through GEMM. Empty clusters are re-seeded by
 //! splitting the largest one.
 
-use crate::matrix::{Matrix, matmul_t};
+use crate::matrix::{Matrix, covariance, matmul, matmul_t, sym_eigen};
 use crate::rng::Rng;
 
 /// Squared norms of the rows.
@@ -80,7 +80,99 @@ fn sqdist(a: &[f32], b: &[f32]) -> f32 {
 /// Trains `k` centroids on the rows of `x` (k-means++ then `iters` Lloyd
 /// steps). With fewer distinct rows than `k`, some centroids repeat.
 pub fn kmeans(x: &Matrix, k: usize, iters: usize, rng: &mut Rng) -> Matrix {
-    let mut cent = kmeanspp(x, k, rng);
+    let cent = kmeanspp(x, k, rng);
+    lloyd(x, cent, iters, rng)
+}
+
+/// Rounds of [`kmeans_progressive`].
+pub const PROGRESSIVE_STEPS: u32 = 10;
+
+/// k-means in a growing number of principal dimensions (the progressive
+/// scheme of FAISS's `ProgressiveDimClustering`): rows are rotated onto
+/// their principal axes, clustered on the first `d^(t/steps)` of them
+/// from random rows, and each round starts from the previous round's
+/// centroids with zeros in the new dimensions. On nearly isotropic data
+/// (residuals of earlier quantizers) this finds the splits along the
+/// directions of largest spread that seeding in full dimension misses.
+pub fn kmeans_progressive(
+    x: &Matrix,
+    k: usize,
+    iters: usize,
+    rng: &mut Rng,
+) -> Matrix {
+    let d = x.dim;
+    let mean = x.mean();
+    let (_, axes) = sym_eigen(&covariance(x, &mean));
+    let mut xc = x.clone();
+    for r in xc.data.chunks_exact_mut(d) {
+        for (v, m) in r.iter_mut().zip(&mean) {
+            *v -= m;
+        }
+    }
+    // Principal coordinates: rows of `axes` are the unit eigenvectors.
+    let xr = matmul_t(&xc, &axes);
+    let mut cent: Option<Matrix> = None;
+    let mut prev = 0;
+    for t in 1..=PROGRESSIVE_STEPS {
+        let dt = ((d as f64).powf(t as f64 / PROGRESSIVE_STEPS as f64).round()
+            as usize)
+            .clamp(1, d);
+        if dt <= prev {
+            continue;
+        }
+        let sub = columns(&xr, dt);
+        let init = match &cent {
+            None => random_rows(&sub, k, rng),
+            Some(c) => {
+                let mut z = Matrix::zeros(k, dt);
+                for i in 0..k {
+                    z.row_mut(i)[..prev].copy_from_slice(c.row(i));
+                }
+                z
+            }
+        };
+        cent = Some(lloyd(&sub, init, iters, rng));
+        prev = dt;
+    }
+    let cent = cent.unwrap_or_else(|| random_rows(&xr, k, rng));
+    // Back to the input space: c = c_pca * axes + mean.
+    let mut out = matmul(&cent, &axes);
+    for r in out.data.chunks_exact_mut(d) {
+        for (v, m) in r.iter_mut().zip(&mean) {
+            *v += m;
+        }
+    }
+    out
+}
+
+/// The first `n` columns of `x`.
+fn columns(x: &Matrix, n: usize) -> Matrix {
+    let mut out = Matrix::zeros(x.rows, n);
+    for i in 0..x.rows {
+        out.row_mut(i).copy_from_slice(&x.row(i)[..n]);
+    }
+    out
+}
+
+/// `k` distinct rows of `x` picked uniformly (all rows, repeated, when
+/// there are fewer than `k`).
+pub fn random_rows(x: &Matrix, k: usize, rng: &mut Rng) -> Matrix {
+    let mut idx = rng.sample(x.rows, k.min(x.rows));
+    while idx.len() < k {
+        idx.push(idx.len() % x.rows);
+    }
+    x.select(&idx)
+}
+
+/// `iters` Lloyd steps from the centroids `cent` (empty clusters are
+/// re-seeded by splitting the largest).
+pub fn lloyd(
+    x: &Matrix,
+    mut cent: Matrix,
+    iters: usize,
+    rng: &mut Rng,
+) -> Matrix {
+    let k = cent.rows;
     let d = x.dim;
     for _ in 0..iters {
         let (lab, _) = assign(x, &cent);

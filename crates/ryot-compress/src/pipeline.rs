@@ -6,6 +6,7 @@ use crate::codec::binary::Binary;
 use crate::codec::multi::Multi;
 use crate::codec::pq::Pq;
 use crate::codec::rabitq::RaBitQ;
+use crate::codec::rq::{self, Rq};
 use crate::codec::scalar::{Float, Sq};
 use crate::codec::sparse::Sparse;
 use crate::codec::transform::Linear;
@@ -31,6 +32,10 @@ pub struct TrainOptions {
     /// vectors have unit length (see `codec::pq`); `false` always scores
     /// by inner product.
     pub pq_cosine: bool,
+    /// Beam width of residual-quantizer encoding (`rq:M`).
+    pub rq_beam: usize,
+    /// Lloyd iterations per residual-quantizer stage.
+    pub rq_kmeans_iters: usize,
 }
 
 impl Default for TrainOptions {
@@ -41,6 +46,8 @@ impl Default for TrainOptions {
             opq_iters: 12,
             itq_iters: 30,
             pq_cosine: true,
+            rq_beam: rq::DEFAULT_BEAM,
+            rq_kmeans_iters: 10,
         }
     }
 }
@@ -110,6 +117,13 @@ impl Pipeline {
                     if opts.pq_cosine { pq } else { pq.with_cosine(false) };
                 Box::new(pq.with_fast_scan(fast)?)
             }
+            Stage::Rq(m) => {
+                let it = opts.rq_kmeans_iters;
+                let rq = Rq::train(&x, m, opts.rq_beam, it, &mut rng)?;
+                // As for PQ: the data picks cosine scoring; the option
+                // can only turn it off.
+                Box::new(if opts.pq_cosine { rq } else { rq.without_cosine() })
+            }
             Stage::RaBitQ(b) => Box::new(RaBitQ::train(&x, b, &mut rng)?),
             Stage::Sparse(k) => Box::new(Sparse::new(d, k)?),
             _ => unreachable!("parse puts a quantizer last"),
@@ -138,6 +152,7 @@ impl Pipeline {
         }
         match parsed.quantizer {
             Stage::Pq { m, bits, .. } => Pq::check(d, m, bits).is_ok(),
+            Stage::Rq(m) => Rq::check(d, m, rq::DEFAULT_BEAM).is_ok(),
             Stage::Sparse(k) => k <= d && d <= 1 << 16,
             _ => true,
         }

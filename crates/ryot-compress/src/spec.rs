@@ -9,6 +9,7 @@
 //! quantizer := "f32" | "f16" | "int8" | "int4" | "bin"
 //!            | "pq:" M [ "x" B [ "fs" ] ]  (B = 8 or 4, default 8;
 //!                                        "fs": 4-bit fast-scan layout)
+//!            | "rq:" M                   (M residual stages of 8 bits)
 //!            | "rabitq" [ ":" B ]       (B = 1..8, default 1)
 //!            | "sparse:" K
 //! ```
@@ -54,6 +55,8 @@ pub enum Stage {
         /// 4-bit fast-scan layout and kernel.
         fast: bool,
     },
+    /// Residual quantisation, `m` stages of 8 bits.
+    Rq(usize),
     /// RaBitQ with `bits` per dimension.
     RaBitQ(u32),
     /// Sparse top-k.
@@ -90,6 +93,7 @@ impl fmt::Display for Stage {
             Stage::Pq { m, bits, fast } => {
                 write!(f, "pq:{m}x{bits}{}", if *fast { "fs" } else { "" })
             }
+            Stage::Rq(m) => write!(f, "rq:{m}"),
             Stage::RaBitQ(b) => write!(f, "rabitq:{b}"),
             Stage::Sparse(k) => write!(f, "sparse:{k}"),
         }
@@ -196,6 +200,7 @@ impl Spec {
                 "int4" | "sq4" => no_arg(Stage::Int4)?,
                 "bin" => no_arg(Stage::Bin)?,
                 "sparse" => Stage::Sparse(num(spec, tok, arg, "k")?),
+                "rq" => Stage::Rq(num(spec, tok, arg, "stages")?),
                 "rabitq" => {
                     let b = match arg {
                         None => 1,
@@ -237,7 +242,7 @@ impl Spec {
                 _ => {
                     return Err(err(
                         "unknown stage (pca, mrl, rot, itq, opq, f32, f16, \
-                         int8, int4, bin, pq, rabitq, sparse)",
+                         int8, int4, bin, pq, rq, rabitq, sparse)",
                     ));
                 }
             };
@@ -289,6 +294,8 @@ mod tests {
             "multi:16>int4",
             "sparse:32",
             "pca:64>f32",
+            "rq:47",
+            "pca:128>rq:11",
         ] {
             assert_eq!(Spec::parse(s).unwrap().to_string(), s);
         }

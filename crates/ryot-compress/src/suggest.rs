@@ -108,8 +108,8 @@ pub struct Suggestion {
     pub pick: Option<usize>,
 }
 
-/// Candidate pipelines for dimension `d`, 4x to 256x, fewest bytes
-/// last; only shapes that fit `d` are kept.
+/// Candidate pipelines for dimension `d`, 4x to 256x (the report sorts
+/// them by bytes); only shapes that fit `d` are kept.
 pub fn candidates(d: usize) -> Vec<String> {
     let mut v = vec![
         "int8".to_string(),
@@ -122,6 +122,10 @@ pub fn candidates(d: usize) -> Vec<String> {
         format!("opq:{0}>pq:{0}x8", d / 16),
         format!("opq:{0}>pq:{0}x8", d / 32),
         format!("opq:{0}>pq:{0}x8", d / 64),
+        // Residual quantizers (slower to train and encode, more recall
+        // per byte): a length byte plus `d/16 - 1` or `d/32 - 1` stages.
+        format!("rq:{}", (d / 16).saturating_sub(1)),
+        format!("rq:{}", (d / 32).saturating_sub(1)),
     ];
     v.retain(|s| Pipeline::train_check(s, d));
     v

@@ -11,7 +11,7 @@ use ryot_compress::{Error, Index, Matrix, Pipeline, TierKind, TrainOptions};
 mod common;
 use common::data;
 
-const SPECS: [&str; 18] = [
+const SPECS: [&str; 19] = [
     "f32",
     "f16",
     "int8",
@@ -30,6 +30,7 @@ const SPECS: [&str; 18] = [
     "pca:16>multi:4,8>int8",
     "multi:8,16>int4",
     "sparse:8",
+    "rq:4",
 ];
 
 fn tmp(name: &str) -> PathBuf {
@@ -46,6 +47,8 @@ fn opts() -> TrainOptions {
         opq_iters: 3,
         itq_iters: 10,
         pq_cosine: true,
+        rq_beam: 4,
+        rq_kmeans_iters: 4,
     }
 }
 
@@ -164,6 +167,8 @@ fn golden_v2_index_files() {
         ("v2-small-fs.ryi", "pq:4x4fs", opts_ip()),
         // Cosine-scored PQ: the same format, tag `pq:4x4;cos`.
         ("v2-small-cos.ryi", "pq:4x4", opts()),
+        // Residual quantizer with its length byte: tag `rq:3;cos`.
+        ("v2-small-rq.ryi", "rq:3", opts()),
     ] {
         let fresh = small_index_opts(spec, o).to_bytes();
         if std::env::var_os("RYOT_BLESS").is_some() {

@@ -10,6 +10,7 @@ pub mod binary;
 pub mod multi;
 pub mod pq;
 pub mod rabitq;
+pub mod rq;
 pub mod scalar;
 pub mod sparse;
 pub mod transform;
@@ -123,6 +124,10 @@ pub fn load(r: &mut Reader) -> Result<Box<dyn Codec>> {
                 None => (spec.as_str(), false),
             };
             Box::new(pq::Pq::load(r, base.ends_with("fs"), cos)?)
+        }
+        "rq" => {
+            let cos = spec.ends_with(rq::COS_TAG);
+            Box::new(rq::Rq::load(r, cos)?)
         }
         "rabitq" => Box::new(rabitq::RaBitQ::load(r)?),
         "sparse" => Box::new(sparse::Sparse::load(r)?),
