@@ -146,6 +146,7 @@ fn bad_shapes_are_errors() {
     assert!(Rq::train(&x, 0, 4, 3, &mut rng).is_err());
     assert!(Rq::train(&x, 2, 0, 3, &mut rng).is_err());
     assert!(Rq::train(&x, 2, 1000, 3, &mut rng).is_err());
+    assert!(Rq::train(&x, 257, 4, 3, &mut rng).is_err());
     // Fewer rows than centroids still trains (centroids repeat).
     let rq = Rq::train(&x, 2, 4, 3, &mut rng).unwrap();
     assert!(mse(&rq, &x) < 1e-3);
