@@ -394,13 +394,12 @@ mod tests {
             let mut qs: Vec<f32> =
                 (0..GROUP * d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut qs);
-            for ctxs in [
-                [1, 2, 3, 4],
-                [9, 10, 11, 12],
-                [40, 41, 42, 43],
-                [16, 8, 24, 17],
-                [48, 48, 48, 48],
-            ] {
+            let runs = |from: usize| -> [usize; GROUP] {
+                std::array::from_fn(|i| from + i)
+            };
+            let mixed: [usize; GROUP] =
+                std::array::from_fn(|i| [16, 8, 24, 17][i % 4] + i / 4);
+            for ctxs in [runs(1), runs(9), runs(40), mixed, [48; GROUP]] {
                 for job in caches.jobs(d) {
                     for level in [SimdLevel::Scalar, SimdLevel::Avx2] {
                         if level == SimdLevel::Avx2 && !avx2::is_available() {
