@@ -263,16 +263,31 @@ pub(crate) fn attention(
             };
             if tokens.len() == GROUP {
                 let t0 = tokens.start;
-                let qs: [&[f32]; GROUP] =
-                    std::array::from_fn(|j| &qh[j * d..(j + 1) * d]);
-                let ctxs = std::array::from_fn(|j| pos0 + t0 + j + 1);
-                attend_group(
-                    level,
-                    &job,
-                    ctxs,
-                    qs,
-                    std::array::from_fn(|j| dst(t0 + j)),
-                );
+                let ctx = |j: usize| pos0 + t0 + j + 1;
+                if d <= NARROW_HEAD {
+                    let qs: [&[f32]; GROUP] =
+                        std::array::from_fn(|j| &qh[j * d..(j + 1) * d]);
+                    let outs = std::array::from_fn(|j| dst(t0 + j));
+                    attend_group(
+                        level,
+                        &job,
+                        std::array::from_fn(ctx),
+                        qs,
+                        outs,
+                    );
+                } else {
+                    // Wide heads: two groups of half the size (measured
+                    // faster at width 64: more blocks all queries share).
+                    for half in [0, GROUP / 2] {
+                        let qs: [&[f32]; GROUP / 2] =
+                            std::array::from_fn(|j| {
+                                &qh[(half + j) * d..(half + j + 1) * d]
+                            });
+                        let ctxs = std::array::from_fn(|j| ctx(half + j));
+                        let outs = std::array::from_fn(|j| dst(t0 + half + j));
+                        attend_group(level, &job, ctxs, qs, outs);
+                    }
+                }
             } else {
                 for (j, t) in tokens.enumerate() {
                     let one = HeadJob { ctx: pos0 + t + 1, ..job };
@@ -283,6 +298,12 @@ pub(crate) fn attention(
     };
     pool.run(threads.min(units).max(1), work);
 }
+
+/// Head widths up to which prefill attends [`GROUP`] queries of a head
+/// together; wider heads go `GROUP / 2` at a time. Measured on Zen 3:
+/// groups of 8 instead of 4 gave TinyStories (width 8) +9 % prefill on
+/// one thread and the SmolLM2 shape (width 64) -8 %.
+const NARROW_HEAD: usize = 16;
 
 #[derive(Clone, Copy)]
 struct SyncPtr(*mut f32);

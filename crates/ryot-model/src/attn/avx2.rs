@@ -404,7 +404,7 @@ pub(super) fn sum8(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<1>(t, t)))
 }
 
-/// [`attend`] for [`GROUP`] queries of one head that share the job's
+/// [`attend`] for `G` queries of one head that share the job's
 /// cache rows and differ only in their context lengths `ctxs`: the key
 /// blocks all of them see in full run for the group together (so the
 /// latency chains of narrow heads overlap and each value row is loaded
@@ -414,25 +414,27 @@ pub(super) fn sum8(v: __m256) -> f32 {
 ///
 /// # Safety
 /// AVX2, FMA and F16C must be available.
-pub(super) unsafe fn attend_group(
+pub(super) unsafe fn attend_group<const G: usize>(
     job: &HeadJob<'_>,
-    ctxs: [usize; GROUP],
-    qs: [&[f32]; GROUP],
-    outs: [&mut [f32]; GROUP],
-) -> [f32; GROUP] {
-    struct Group<'a, 'b> {
-        ctxs: [usize; GROUP],
-        qs: [&'a [f32]; GROUP],
-        outs: [&'b mut [f32]; GROUP],
+    ctxs: [usize; G],
+    qs: [&[f32]; G],
+    outs: [&mut [f32]; G],
+) -> [f32; G] {
+    struct Group<'a, 'b, const G: usize> {
+        ctxs: [usize; G],
+        qs: [&'a [f32]; G],
+        outs: [&'b mut [f32]; G],
     }
-    impl RowsKernel for Group<'_, '_> {
-        type Out = [f32; GROUP];
+    impl<const G: usize> RowsKernel for Group<'_, '_, G> {
+        type Out = [f32; G];
         unsafe fn run<R: Rows, const F16: bool>(
             self,
             job: &Job<R>,
-        ) -> [f32; GROUP] {
+        ) -> [f32; G] {
             // SAFETY: forwarded.
-            unsafe { group_rows::<R, F16>(job, self.ctxs, self.qs, self.outs) }
+            unsafe {
+                group_rows::<R, F16, G>(job, self.ctxs, self.qs, self.outs)
+            }
         }
     }
     let lens_ok = outs.iter().all(|o| o.len() == job.d)
@@ -444,10 +446,8 @@ pub(super) unsafe fn attend_group(
     unsafe { dispatch(job, cmax, Group { ctxs, qs, outs }) }
 }
 
-/// Queries attended together by [`attend_group`]. Eight rather than four
-/// measured +9 % prefill on TinyStories (head width 8, 1 thread, Zen 3:
-/// the f16-rounded accumulator chains of 8 queries hide more latency)
-/// and no change at width 64 (SmolLM2 shape).
+/// The most queries attended together by [`attend_group`] (the size of
+/// a prefill unit; see `kv::attention`).
 pub(crate) const GROUP: usize = 8;
 
 /// [`attend_group`] for one row type and accumulator mode.
@@ -455,13 +455,13 @@ pub(crate) const GROUP: usize = 8;
 /// # Safety
 /// As [`attend_group`].
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn group_rows<R: Rows, const F16: bool>(
+unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
     job: &Job<R>,
-    ctxs: [usize; GROUP],
-    qs: [&[f32]; GROUP],
-    mut outs: [&mut [f32]; GROUP],
-) -> [f32; GROUP] {
-    let mut st = [Soft::START; GROUP];
+    ctxs: [usize; G],
+    qs: [&[f32]; G],
+    mut outs: [&mut [f32]; G],
+) -> [f32; G] {
+    let mut st = [Soft::START; G];
     for o in outs.iter_mut() {
         o.fill(0.0);
     }
@@ -469,21 +469,23 @@ unsafe fn group_rows<R: Rows, const F16: bool>(
     // Full blocks every query sees (none when the rows need the
     // element-wise path).
     let common = if vec_ok(job) { cmin / KEYS * KEYS } else { 0 };
-    let mut s = [[0.0f32; KEYS]; GROUP];
-    let mut p = [[0.0f32; KEYS]; GROUP];
+    let mut s = [[0.0f32; KEYS]; G];
+    let mut p = [[0.0f32; KEYS]; G];
     for j0 in (0..common).step_by(KEYS) {
         for (sq, q) in s.iter_mut().zip(&qs) {
             // SAFETY: keys j0..j0+KEYS < cmin <= every ctx; d, off and
             // stride are multiples of 8.
             unsafe { dots(job, q, j0, sq) };
         }
-        let mut alpha = [None; GROUP];
-        for i in 0..GROUP {
+        let mut alpha = [None; G];
+        for i in 0..G {
             alpha[i] = softmax_block(&mut st[i], &s[i], KEYS, &mut p[i]);
         }
         if job.d <= 16 {
             // SAFETY: as above; every out holds d values.
-            unsafe { update_group::<R, F16>(job, j0, &alpha, &p, &mut outs) };
+            unsafe {
+                update_group::<R, F16, G>(job, j0, &alpha, &p, &mut outs)
+            };
         } else {
             for ((a, pq), o) in alpha.iter().zip(&p).zip(outs.iter_mut()) {
                 // SAFETY: as above.
@@ -508,16 +510,16 @@ unsafe fn group_rows<R: Rows, const F16: bool>(
 /// As [`update_block`] for each query; keys `j..j + KEYS` in bounds.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn update_group<R: Rows, const F16: bool>(
+unsafe fn update_group<R: Rows, const F16: bool, const G: usize>(
     job: &Job<R>,
     j: usize,
-    alpha: &[Option<f32>; GROUP],
-    p: &[[f32; KEYS]; GROUP],
-    outs: &mut [&mut [f32]; GROUP],
+    alpha: &[Option<f32>; G],
+    p: &[[f32; KEYS]; G],
+    outs: &mut [&mut [f32]; G],
 ) {
     for i0 in (0..job.d).step_by(8) {
         // SAFETY: i0 + 8 <= d = every out's length.
-        let mut a: [__m256; GROUP] = ryot_kernels::arr::build(|g| unsafe {
+        let mut a: [__m256; G] = ryot_kernels::arr::build(|g| unsafe {
             _mm256_loadu_ps(outs[g].as_ptr().add(i0))
         });
         for (x, al) in a.iter_mut().zip(alpha) {

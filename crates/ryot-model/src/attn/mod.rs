@@ -121,16 +121,16 @@ pub(crate) fn attend(
 /// Queries [`attend_group`] takes at once.
 pub(crate) use avx2::GROUP;
 
-/// [`attend`] for [`GROUP`] queries of one head: `job` with context
-/// `ctxs[i]` for query `qs[i]`, written to `outs[i]`. The same bits as
-/// [`GROUP`] calls of [`attend`]; the AVX2 kernel runs the key blocks the
-/// queries share together, which hides the latency of narrow heads.
-pub(crate) fn attend_group(
+/// [`attend`] for `G` queries of one head: `job` with context `ctxs[i]`
+/// for query `qs[i]`, written to `outs[i]`. The same bits as `G` calls of
+/// [`attend`]; the AVX2 kernel runs the key blocks the queries share
+/// together, which hides the latency of narrow heads.
+pub(crate) fn attend_group<const G: usize>(
     level: SimdLevel,
     job: &HeadJob<'_>,
-    ctxs: [usize; GROUP],
-    qs: [&[f32]; GROUP],
-    mut outs: [&mut [f32]; GROUP],
+    ctxs: [usize; G],
+    qs: [&[f32]; G],
+    mut outs: [&mut [f32]; G],
 ) {
     match level {
         SimdLevel::Avx2 | SimdLevel::Avx512 if avx2::is_available() => {
@@ -388,33 +388,38 @@ mod tests {
     /// contexts that share no, some or many full key blocks.
     #[test]
     fn group_equals_single_queries() {
+        group_equals_single::<GROUP>();
+        group_equals_single::<{ GROUP / 2 }>();
+    }
+
+    /// [`group_equals_single_queries`] for groups of `G`.
+    fn group_equals_single<const G: usize>() {
         let mut seed = 11u64;
         for &d in &[8usize, 16, 13, 24, 64] {
             let caches = Caches::new(d, 48, &mut seed);
-            let mut qs: Vec<f32> =
-                (0..GROUP * d).map(|_| rng(&mut seed)).collect();
+            let mut qs: Vec<f32> = (0..G * d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut qs);
-            let runs = |from: usize| -> [usize; GROUP] {
+            let runs = |from: usize| -> [usize; G] {
                 std::array::from_fn(|i| from + i)
             };
-            let mixed: [usize; GROUP] =
+            let mixed: [usize; G] =
                 std::array::from_fn(|i| [16, 8, 24, 17][i % 4] + i / 4);
-            for ctxs in [runs(1), runs(9), runs(40), mixed, [48; GROUP]] {
+            for ctxs in [runs(1), runs(9), runs(40), mixed, [48; G]] {
                 for job in caches.jobs(d) {
                     for level in [SimdLevel::Scalar, SimdLevel::Avx2] {
                         if level == SimdLevel::Avx2 && !avx2::is_available() {
                             continue;
                         }
-                        let mut want = vec![0.0f32; GROUP * d];
+                        let mut want = vec![0.0f32; G * d];
                         for (i, o) in want.chunks_exact_mut(d).enumerate() {
                             let one = HeadJob { ctx: ctxs[i], ..job };
                             attend(level, &one, &qs[i * d..(i + 1) * d], o);
                         }
-                        let mut got = vec![f32::NAN; GROUP * d];
+                        let mut got = vec![f32::NAN; G * d];
                         let mut it = got.chunks_exact_mut(d);
-                        let outs: [&mut [f32]; GROUP] =
+                        let outs: [&mut [f32]; G] =
                             std::array::from_fn(|_| it.next().unwrap());
-                        let q: [&[f32]; GROUP] =
+                        let q: [&[f32]; G] =
                             std::array::from_fn(|i| &qs[i * d..(i + 1) * d]);
                         attend_group(level, &job, ctxs, q, outs);
                         let bits = |v: &[f32]| {
