@@ -64,7 +64,7 @@ pub struct FitArgs {
     /// Corpus vectors (.npy, float32 [n, d]).
     #[arg(short, long)]
     input: PathBuf,
-    /// Pipeline spec, e.g. `opq:48>pq:48x8` or `pca:128>rabitq:2`.
+    /// Pipeline spec, e.g. `rq:47`, `opq:48>pq:48x8` or `pca:128>rabitq:2`.
     #[arg(short, long)]
     pipeline: String,
     /// Codec file to write.

@@ -5,15 +5,10 @@
 use crate::matrix::{Matrix, covariance, matmul, matmul_t, sym_eigen};
 use crate::rng::Rng;
 
-/// Squared norms of the rows.
-fn row_norms(m: &Matrix) -> Vec<f32> {
-    m.data.chunks_exact(m.dim).map(|r| r.iter().map(|v| v * v).sum()).collect()
-}
-
 /// The nearest centroid of every row of `x`, and the squared distance.
 pub fn assign(x: &Matrix, cent: &Matrix) -> (Vec<u32>, Vec<f32>) {
-    let cn = row_norms(cent);
-    let xn = row_norms(x);
+    let cn = cent.row_sq_norms();
+    let xn = x.row_sq_norms();
     let mut lab = vec![0u32; x.rows];
     let mut dist = vec![0f32; x.rows];
     for start in (0..x.rows).step_by(4096) {

@@ -62,6 +62,14 @@ impl Matrix {
         }
     }
 
+    /// Squared length of every row.
+    pub fn row_sq_norms(&self) -> Vec<f32> {
+        self.data
+            .chunks_exact(self.dim.max(1))
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect()
+    }
+
     /// Fails on NaN/infinite values, a zero dimension or zero rows.
     pub fn check(&self, what: &'static str) -> Result<()> {
         if self.rows == 0 {

@@ -131,15 +131,8 @@ impl Pq {
     /// cosine scoring is on).
     fn sync_norms(&mut self) {
         self.norms = if self.cos {
-            let sq: Vec<f32> = self
-                .cent
-                .iter()
-                .flat_map(|c| {
-                    c.data
-                        .chunks_exact(c.dim)
-                        .map(|r| r.iter().map(|v| v * v).sum::<f32>())
-                })
-                .collect();
+            let sq: Vec<f32> =
+                self.cent.iter().flat_map(Matrix::row_sq_norms).collect();
             self.byte_table(&sq)
         } else {
             Vec::new()

@@ -387,14 +387,7 @@ impl Rq {
 
 /// Squared row lengths of every table.
 fn norms(cent: &[Matrix]) -> Vec<Vec<f32>> {
-    cent.iter()
-        .map(|c| {
-            c.data
-                .chunks_exact(c.dim)
-                .map(|r| r.iter().map(|v| v * v).sum())
-                .collect()
-        })
-        .collect()
+    cent.iter().map(Matrix::row_sq_norms).collect()
 }
 
 /// Beam-search state for a block of rows: per row `width` partial codes
