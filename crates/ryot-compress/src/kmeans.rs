@@ -115,7 +115,7 @@ pub fn kmeans_progressive(
         if dt <= prev {
             continue;
         }
-        let sub = columns(&xr, dt);
+        let sub = xr.columns(0..dt);
         let init = match &cent {
             None => random_rows(&sub, k, rng),
             Some(c) => {
@@ -136,15 +136,6 @@ pub fn kmeans_progressive(
         for (v, m) in r.iter_mut().zip(&mean) {
             *v += m;
         }
-    }
-    out
-}
-
-/// The first `n` columns of `x`.
-fn columns(x: &Matrix, n: usize) -> Matrix {
-    let mut out = Matrix::zeros(x.rows, n);
-    for i in 0..x.rows {
-        out.row_mut(i).copy_from_slice(&x.row(i)[..n]);
     }
     out
 }

@@ -62,6 +62,16 @@ impl Matrix {
         }
     }
 
+    /// The columns `cols` of every row, as a matrix of `cols.len()`
+    /// columns.
+    pub fn columns(&self, cols: std::ops::Range<usize>) -> Matrix {
+        let mut out = Matrix::zeros(self.rows, cols.len());
+        for i in 0..self.rows {
+            out.row_mut(i).copy_from_slice(&self.row(i)[cols.clone()]);
+        }
+        out
+    }
+
     /// Squared length of every row.
     pub fn row_sq_norms(&self) -> Vec<f32> {
         self.data

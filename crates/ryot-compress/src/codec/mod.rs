@@ -118,23 +118,34 @@ pub fn load(r: &mut Reader) -> Result<Box<dyn Codec>> {
         "bin" => Box::new(binary::Binary::load(r)?),
         "multi" => Box::new(multi::Multi::load(&spec, r)?),
         "pq" => {
-            // `;cos`: cosine scoring (see `pq::Pq::cosine`).
-            let (base, cos) = match spec.strip_suffix(pq::COS_TAG) {
-                Some(b) => (b, true),
-                None => (spec.as_str(), false),
-            };
+            let (base, cos) = split_cos_tag(&spec);
             Box::new(pq::Pq::load(r, base.ends_with("fs"), cos)?)
         }
-        "rq" => {
-            let cos = spec.ends_with(rq::COS_TAG);
-            Box::new(rq::Rq::load(r, cos)?)
-        }
+        "rq" => Box::new(rq::Rq::load(r, split_cos_tag(&spec).1)?),
         "rabitq" => Box::new(rabitq::RaBitQ::load(r)?),
         "sparse" => Box::new(sparse::Sparse::load(r)?),
         _ => {
             return Err(Error::Corrupt(format!("unknown codec tag {spec:?}")));
         }
     })
+}
+
+/// The file-tag suffix of a cosine-scored quantizer (`pq`, `rq`): the
+/// score is the cosine between query and reconstruction.
+pub const COS_TAG: &str = ";cos";
+
+/// `spec`, with [`COS_TAG`] when `cos`.
+fn cos_tag(spec: String, cos: bool) -> String {
+    if cos { spec + COS_TAG } else { spec }
+}
+
+/// A `pq`/`rq` file tag split into its spec and whether it ends in
+/// [`COS_TAG`].
+fn split_cos_tag(tag: &str) -> (&str, bool) {
+    match tag.strip_suffix(COS_TAG) {
+        Some(base) => (base, true),
+        None => (tag, false),
+    }
 }
 
 /// Checks a loaded dimension is sane.

@@ -20,7 +20,7 @@
 //! vector do not change. Measured on the WordNet sets (codes-only
 //! recall@10, MiniLM / WordLlama): `opq:48>pq:48x8` 0.711 -> 0.756,
 //! `pq:32x8` (WordLlama) 0.707 -> 0.719, `opq:6>pq:6x8` 0.173 -> 0.225.
-//! The mode is stored in the file (tag suffix [`COS_TAG`]).
+//! The mode is stored in the file (tag suffix [`super::COS_TAG`]).
 
 use super::{Codec, check_dim};
 use crate::bytes::{Reader, Writer};
@@ -49,9 +49,6 @@ pub struct Pq {
     norms: Vec<f32>,
 }
 
-/// The file-tag suffix of a cosine-scored quantizer.
-pub const COS_TAG: &str = ";cos";
-
 /// Relative tolerance on squared lengths for "unit-length" training data.
 pub const UNIT_TOL: f32 = 1e-3;
 
@@ -67,15 +64,6 @@ pub fn unit_rows(x: &Matrix) -> bool {
 /// u8 tables lose little: on MiniLM WordNet, re-ranking 1x, 2x, 4x or 8x
 /// gives the same recall@10 to 0.001).
 pub const FS_RERANK: usize = 2;
-
-/// The columns `j*ds..(j+1)*ds` of `x`.
-pub fn sub_matrix(x: &Matrix, j: usize, ds: usize) -> Matrix {
-    let mut out = Matrix::zeros(x.rows, ds);
-    for i in 0..x.rows {
-        out.row_mut(i).copy_from_slice(&x.row(i)[j * ds..(j + 1) * ds]);
-    }
-    out
-}
 
 impl Pq {
     /// Checks the shape parameters.
@@ -110,7 +98,14 @@ impl Pq {
         let ds = sample.dim / m;
         let ks = 1usize << bits;
         let cent = (0..m)
-            .map(|j| kmeans::kmeans(&sub_matrix(sample, j, ds), ks, iters, rng))
+            .map(|j| {
+                kmeans::kmeans(
+                    &sample.columns(j * ds..(j + 1) * ds),
+                    ks,
+                    iters,
+                    rng,
+                )
+            })
             .collect();
         Ok(Pq::new(sample.dim, m, bits, cent).with_cosine(unit_rows(sample)))
     }
@@ -161,7 +156,7 @@ impl Pq {
     pub fn refine(&mut self, sample: &Matrix, iters: usize) {
         let ds = self.dim / self.m;
         for j in 0..self.m {
-            let sub = sub_matrix(sample, j, ds);
+            let sub = sample.columns(j * ds..(j + 1) * ds);
             for _ in 0..iters {
                 let (lab, _) = kmeans::assign(&sub, &self.cent[j]);
                 let c = &mut self.cent[j];
@@ -191,7 +186,8 @@ impl Pq {
         let ds = self.dim / self.m;
         let mut ids = vec![0u8; x.rows * self.m];
         for j in 0..self.m {
-            let (lab, _) = kmeans::assign(&sub_matrix(x, j, ds), &self.cent[j]);
+            let (lab, _) =
+                kmeans::assign(&x.columns(j * ds..(j + 1) * ds), &self.cent[j]);
             for (i, l) in lab.into_iter().enumerate() {
                 ids[i * self.m + j] = l as u8;
             }
@@ -351,7 +347,7 @@ impl Codec for Pq {
         }
     }
     fn file_tag(&self) -> String {
-        if self.cos { format!("{}{COS_TAG}", self.spec()) } else { self.spec() }
+        super::cos_tag(self.spec(), self.cos)
     }
     fn save(&self, w: &mut Writer) {
         w.u32(self.dim as u32);

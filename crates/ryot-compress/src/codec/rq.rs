@@ -22,7 +22,8 @@
 //! the smallest and largest length seen in training, and the score is
 //! `q . x^ / |x^|` (the cosine, as PQ's cosine mode; here the length is
 //! not a sum over bytes, so it has to be stored). `rq:M` thus takes
-//! `M + 1` bytes on unit-length data and `M` otherwise.
+//! `M + 1` bytes on unit-length data and `M` otherwise; the file tag
+//! then ends in [`super::COS_TAG`].
 
 use std::thread;
 
@@ -44,9 +45,6 @@ pub const DEFAULT_BEAM: usize = 16;
 /// Largest accepted beam width (at 256 a two-stage code is the exact
 /// optimum).
 pub const MAX_BEAM: usize = 256;
-
-/// The file-tag suffix of a length-normalised (cosine-scored) quantizer.
-pub const COS_TAG: &str = ";cos";
 
 /// Largest accepted number of stages (bytes per vector).
 pub const MAX_STAGES: usize = 256;
@@ -117,8 +115,8 @@ impl Rq {
         let mut resid = sample.clone();
         for s in 0..m {
             let c = kmeans::kmeans_progressive(&resid, K, iters, rng);
+            rq.cnorm.push(c.row_sq_norms());
             rq.cent.push(c);
-            rq.cnorm = norms(&rq.cent);
             rq.step(sample, &mut state, s);
             resid = rq.residuals(sample, &state.best(s + 1));
         }
@@ -141,7 +139,7 @@ impl Rq {
         cent: Vec<Matrix>,
         len_range: Option<(f32, f32)>,
     ) -> Rq {
-        let cnorm = norms(&cent);
+        let cnorm = cent.iter().map(Matrix::row_sq_norms).collect();
         let inv_len = match len_range {
             Some((lo, hi)) => (0..256)
                 .map(|j| {
@@ -197,16 +195,21 @@ impl Rq {
         }
     }
 
+    /// `out -= sum_s C_s[ids[s]]`.
+    fn sub_centroids(&self, ids: &[u8], out: &mut [f32]) {
+        for (c, &id) in self.cent.iter().zip(ids) {
+            for (o, v) in out.iter_mut().zip(c.row(id as usize)) {
+                *o -= v;
+            }
+        }
+    }
+
     /// `x - reconstruction` for every row, from `stages`-byte ids.
     fn residuals(&self, x: &Matrix, ids: &[u8]) -> Matrix {
         let st = ids.len() / x.rows.max(1);
         let mut r = x.clone();
         for i in 0..x.rows {
-            for (c, &id) in self.cent[..st].iter().zip(&ids[i * st..][..st]) {
-                for (o, v) in r.row_mut(i).iter_mut().zip(c.row(id as usize)) {
-                    *o -= v;
-                }
-            }
+            self.sub_centroids(&ids[i * st..][..st], r.row_mut(i));
         }
         r
     }
@@ -285,14 +288,7 @@ impl Rq {
                     for e in 0..live {
                         let row = resid.row_mut(e);
                         row.copy_from_slice(x.row(i));
-                        for (c, &id) in
-                            self.cent.iter().zip(&code[e * m..e * m + s])
-                        {
-                            for (o, v) in row.iter_mut().zip(c.row(id as usize))
-                            {
-                                *o -= v;
-                            }
-                        }
+                        self.sub_centroids(&code[e * m..e * m + s], row);
                     }
                     matmul_t(&resid, &self.cent[s])
                 });
@@ -385,11 +381,6 @@ impl Rq {
     }
 }
 
-/// Squared row lengths of every table.
-fn norms(cent: &[Matrix]) -> Vec<Vec<f32>> {
-    cent.iter().map(Matrix::row_sq_norms).collect()
-}
-
 /// Beam-search state for a block of rows: per row `width` partial codes
 /// (`stages` bytes each) and their squared errors; the first `live`
 /// entries of each row are in use.
@@ -405,8 +396,8 @@ impl Beams {
     /// One empty code per row, with error `|x|^2`.
     fn start(x: &Matrix, width: usize, stages: usize) -> Beams {
         let mut dist = vec![f32::INFINITY; x.rows * width];
-        for i in 0..x.rows {
-            dist[i * width] = x.row(i).iter().map(|v| v * v).sum();
+        for (i, n) in x.row_sq_norms().into_iter().enumerate() {
+            dist[i * width] = n;
         }
         let codes = vec![0u8; x.rows * width * stages];
         Beams { width, stages, live: 1, codes, dist }
@@ -474,11 +465,7 @@ impl Codec for Rq {
         }
     }
     fn file_tag(&self) -> String {
-        if self.cosine() {
-            format!("{}{COS_TAG}", self.spec())
-        } else {
-            self.spec()
-        }
+        super::cos_tag(self.spec(), self.cosine())
     }
     fn save(&self, w: &mut Writer) {
         w.u32(self.dim as u32);

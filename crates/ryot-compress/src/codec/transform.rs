@@ -56,13 +56,7 @@ impl Linear {
         }
         match &self.mat {
             Some(m) => matmul_t(&c, m),
-            None => {
-                let mut out = Matrix::zeros(x.rows, self.out_dim);
-                for i in 0..x.rows {
-                    out.row_mut(i).copy_from_slice(&c.row(i)[..self.out_dim]);
-                }
-                out
-            }
+            None => c.columns(0..self.out_dim),
         }
     }
 
