@@ -2,6 +2,7 @@
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
+use ryot_kernels::SimdLevel;
 use ryot_pool::ThreadPool;
 
 use crate::attn::{
@@ -263,29 +264,16 @@ pub(crate) fn attention(
             };
             if tokens.len() == GROUP {
                 let t0 = tokens.start;
-                let ctx = |j: usize| pos0 + t0 + j + 1;
+                let (ctx0, out) = (pos0 + t0 + 1, |j: usize| dst(t0 + j));
                 if d <= NARROW_HEAD {
-                    let qs: [&[f32]; GROUP] =
-                        std::array::from_fn(|j| &qh[j * d..(j + 1) * d]);
-                    let outs = std::array::from_fn(|j| dst(t0 + j));
-                    attend_group(
-                        level,
-                        &job,
-                        std::array::from_fn(ctx),
-                        qs,
-                        outs,
-                    );
+                    attend_part::<GROUP>(level, &job, &qh, 0, ctx0, &out);
                 } else {
                     // Wide heads: two groups of half the size (measured
                     // faster at width 64: more blocks all queries share).
-                    for half in [0, GROUP / 2] {
-                        let qs: [&[f32]; GROUP / 2] =
-                            std::array::from_fn(|j| {
-                                &qh[(half + j) * d..(half + j + 1) * d]
-                            });
-                        let ctxs = std::array::from_fn(|j| ctx(half + j));
-                        let outs = std::array::from_fn(|j| dst(t0 + half + j));
-                        attend_group(level, &job, ctxs, qs, outs);
+                    for from in [0, GROUP / 2] {
+                        attend_part::<{ GROUP / 2 }>(
+                            level, &job, &qh, from, ctx0, &out,
+                        );
                     }
                 }
             } else {
@@ -297,6 +285,24 @@ pub(crate) fn attention(
         }
     };
     pool.run(threads.min(units).max(1), work);
+}
+
+/// Attends queries `from..from + G` of a full prefill unit as one group:
+/// query `j` is `qh[j * d..][..d]` with context `ctx0 + j`, written to
+/// `out(j)`.
+fn attend_part<'o, const G: usize>(
+    level: SimdLevel,
+    job: &HeadJob<'_>,
+    qh: &[f32],
+    from: usize,
+    ctx0: usize,
+    out: impl Fn(usize) -> &'o mut [f32],
+) {
+    let d = job.d;
+    let qs = std::array::from_fn(|j| &qh[(from + j) * d..][..d]);
+    let ctxs = std::array::from_fn(|j| ctx0 + from + j);
+    let outs = std::array::from_fn(|j| out(from + j));
+    attend_group::<G>(level, job, ctxs, qs, outs);
 }
 
 /// Head widths up to which prefill attends [`GROUP`] queries of a head
