@@ -313,7 +313,7 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
                             n,
                             threads,
                             hot,
-                            ws[0].kernel_level(cfg.level).name(),
+                            ws[0].kernel_level(cfg.level, n).name(),
                             &stats,
                             bytes,
                             before,

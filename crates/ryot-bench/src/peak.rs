@@ -18,7 +18,7 @@ pub fn int8_gops_per_core(level: SimdLevel) -> Option<f64> {
     let per_iter = match level {
         SimdLevel::Scalar => return None,
         // 16 lanes x 4 products, per chain.
-        SimdLevel::Avx512 => CHAINS * 64,
+        SimdLevel::Avx512 | SimdLevel::Amx => CHAINS * 64,
         // 32 products per maddubs, per chain.
         SimdLevel::Avx2 => CHAINS * 32,
     };
@@ -39,7 +39,9 @@ fn run(level: SimdLevel) -> i32 {
         assert!(level.is_supported_by_cpu());
         match level {
             // SAFETY: the CPU supports the level (asserted above).
-            SimdLevel::Avx512 => unsafe { x86::dpbusd_loop(ITERS) },
+            SimdLevel::Avx512 | SimdLevel::Amx => unsafe {
+                x86::dpbusd_loop(ITERS)
+            },
             // SAFETY: as above.
             SimdLevel::Avx2 => unsafe { x86::maddubs_loop(ITERS) },
             SimdLevel::Scalar => 0,

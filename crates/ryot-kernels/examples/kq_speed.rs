@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use ryot_kernels::{SimdLevel, Weights, kq, matmul_at};
+use ryot_kernels::{SimdLevel, Weights, matmul_at};
 use ryot_machine::{DramProbe, cpu_info};
 use ryot_pool::ThreadPool;
 use ryot_quant::QuantType;
@@ -87,9 +87,8 @@ fn main() {
     let min_time = Duration::from_millis(if quick { 200 } else { 1000 });
     let level = ryot_kernels::isa::level();
     let cpu = cpu_info();
-    // Unvalidated AVX-512 variants run as AVX2 unless
-    // RYOT_AVX512_UNVALIDATED=1 (see `ryot_kernels::isa::effective`).
-    let runs = ryot_kernels::isa::effective(level, kq::AVX512_VALIDATED);
+    // k-quants have no AMX variant: that level runs the AVX-512 kernel.
+    let runs = level.min(SimdLevel::Avx512);
     println!(
         "cpu: {} | level: {level} (kq kernels run {runs}) | shape {M} x {K}",
         cpu.model
@@ -172,8 +171,5 @@ fn main() {
                 }
             }
         }
-    }
-    if runs < SimdLevel::Avx512 {
-        println!("note: AVX-512 kernels not timed (they ran as {runs})");
     }
 }

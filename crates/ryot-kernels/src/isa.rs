@@ -1,11 +1,14 @@
 //! Which SIMD level the kernels run at, detected once per process.
 //!
-//! Kernels exist in three variants, `scalar`, `avx2` and `avx512`. The level
-//! is detected at run time (never at compile time: a plain release build
-//! must use AVX-512 where the CPU has it and must not SIGILL where it does
-//! not) and cached. `RYOT_FORCE_ISA=scalar|avx2|avx512` lowers it, e.g. to
-//! test the scalar twins on a machine with AVX-512; asking for a level the
-//! CPU lacks is an error ([`SimdLevel::from_env`]) that the CLI reports.
+//! Kernels exist in three variants, `scalar`, `avx2` and `avx512`, and
+//! batched ones (GEMM) may add a fourth, `amx`, on CPUs with Intel's AMX
+//! tile unit. The level is detected at run time (never at compile time: a
+//! plain release build must use AVX-512 where the CPU has it and must not
+//! SIGILL where it does not) and cached. `RYOT_FORCE_ISA=scalar|avx2|avx512|amx`
+//! lowers it, e.g. to test the scalar twins on a machine with AVX-512;
+//! asking for a level the CPU lacks is an error ([`SimdLevel::from_env`])
+//! that the CLI reports. A kernel without an `amx` variant runs its
+//! `avx512` one at that level.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -23,12 +26,16 @@ pub enum SimdLevel {
     /// AVX-512 F/BW/VL/DQ plus VNNI (`vpdpbusd`), as on Zen 4/5 and
     /// Sapphire Rapids.
     Avx512,
+    /// [`SimdLevel::Avx512`] plus Intel AMX int8 and bf16 tiles (Sapphire
+    /// Rapids and later), with the kernel's permission to use them granted
+    /// (Linux `arch_prctl(ARCH_REQ_XCOMP_PERM)`).
+    Amx,
 }
 
 impl SimdLevel {
     /// All levels, weakest first.
-    pub const ALL: [SimdLevel; 3] =
-        [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512];
+    pub const ALL: [SimdLevel; 4] =
+        [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512, SimdLevel::Amx];
 
     /// The name used in `RYOT_FORCE_ISA`, tables and JSON.
     pub const fn name(self) -> &'static str {
@@ -36,10 +43,12 @@ impl SimdLevel {
             SimdLevel::Scalar => "scalar",
             SimdLevel::Avx2 => "avx2",
             SimdLevel::Avx512 => "avx512",
+            SimdLevel::Amx => "amx",
         }
     }
 
-    /// Parses a level name (`scalar`, `avx2`, `avx512`; case-insensitive).
+    /// Parses a level name (`scalar`, `avx2`, `avx512`, `amx`;
+    /// case-insensitive).
     pub fn parse(s: &str) -> Option<SimdLevel> {
         SimdLevel::ALL
             .into_iter()
@@ -108,32 +117,6 @@ pub fn level() -> SimdLevel {
     })
 }
 
-/// Whether AVX-512 kernel variants that have not yet been run on AVX-512
-/// hardware may be dispatched to (`RYOT_AVX512_UNVALIDATED=1`).
-///
-/// Some AVX-512 variants were written on a machine without AVX-512 (and no
-/// emulator), so they have never executed. Until a run of the test suite on
-/// an AVX-512 CPU with this variable set shows them equal to their scalar
-/// twins, the dispatcher runs the AVX2 variant in their place; each such
-/// kernel says so with an `AVX512_VALIDATED = false` constant.
-pub fn avx512_unvalidated_allowed() -> bool {
-    static ALLOWED: OnceLock<bool> = OnceLock::new();
-    *ALLOWED.get_or_init(|| {
-        std::env::var("RYOT_AVX512_UNVALIDATED").is_ok_and(|v| v == "1")
-    })
-}
-
-/// The level a kernel whose AVX-512 variant is (or is not) `validated`
-/// actually runs at when `level` is asked for.
-pub fn effective(level: SimdLevel, validated: bool) -> SimdLevel {
-    if level == SimdLevel::Avx512 && !validated && !avx512_unvalidated_allowed()
-    {
-        SimdLevel::Avx2
-    } else {
-        level
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 fn detect_hardware() -> SimdLevel {
     let avx512 = is_x86_feature_detected!("avx512f")
@@ -144,7 +127,9 @@ fn detect_hardware() -> SimdLevel {
     let avx2 = is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c");
-    if avx512 && avx2 {
+    if avx512 && avx2 && amx::enable() {
+        SimdLevel::Amx
+    } else if avx512 && avx2 {
         SimdLevel::Avx512
     } else if avx2 {
         SimdLevel::Avx2
@@ -156,6 +141,59 @@ fn detect_hardware() -> SimdLevel {
 #[cfg(not(target_arch = "x86_64"))]
 fn detect_hardware() -> SimdLevel {
     SimdLevel::Scalar
+}
+
+/// AMX detection and the Linux permission request.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use std::arch::x86_64::__cpuid_count;
+
+    /// `arch_prctl` code asking for permission to use an XSAVE feature.
+    const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+    /// The XSAVE feature number of AMX tile data.
+    const XFEATURE_XTILEDATA: i64 = 18;
+    /// `SYS_arch_prctl` on x86-64 Linux.
+    #[cfg(target_os = "linux")]
+    const SYS_ARCH_PRCTL: i64 = 158;
+
+    /// Whether the CPU has AMX tiles with int8 and bf16 and the OS lets
+    /// this process use them (asking once, as Linux requires).
+    pub(super) fn enable() -> bool {
+        // CPUID leaf 7 exists on every CPU with AVX-512, which the caller
+        // has already detected.
+        let leaf7 = __cpuid_count(7, 0);
+        let tile = leaf7.edx & (1 << 24) != 0;
+        let int8 = leaf7.edx & (1 << 25) != 0;
+        let bf16 = leaf7.edx & (1 << 22) != 0;
+        tile && int8 && bf16 && request_permission()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn request_permission() -> bool {
+        let ret: i64;
+        // SAFETY: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) only
+        // changes which XSAVE state the kernel lets this process use; it
+        // reads and writes no memory of ours. The syscall clobbers rcx and
+        // r11, declared below.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret == 0
+    }
+
+    /// Other systems: not attempted (no way to ask for the tile state).
+    #[cfg(not(target_os = "linux"))]
+    fn request_permission() -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

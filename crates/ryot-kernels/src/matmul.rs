@@ -38,10 +38,6 @@ pub(crate) trait Kernel: Sync {
     fn n(acts: &Self::Acts) -> usize;
     /// Units threads split over (a unit is a fixed group of rows).
     fn units(&self) -> usize;
-    /// Whether this format's AVX-512 variant has been validated on
-    /// AVX-512 hardware; if not, the AVX-512 level runs its AVX2 variant
-    /// (see [`isa::effective`]).
-    fn avx512_validated(&self) -> bool;
     /// Bytes of weights one pass reads (0 if unknown); small matrices get
     /// fewer threads (see [`tune::TuneParams::min_bytes_per_thread`]).
     fn weight_bytes(&self) -> usize {
@@ -71,9 +67,6 @@ pub(crate) fn drive<K: Kernel>(
     if out.len() != n * kern.m() {
         return Err(KernelError::len("output", n * kern.m(), out.len()));
     }
-    // The one place the AVX-512 validation gate applies to the kernels:
-    // every format's `run` is reached only from here.
-    let level = isa::effective(level, kern.avx512_validated());
     let out = OutMatrix::new(out, n, kern.m());
     let units = kern.units();
     let min_bytes = tune::current().min_bytes_per_thread.max(1);
@@ -224,25 +217,15 @@ impl Weights {
         Ok(Weights::T2p(w))
     }
 
-    /// The SIMD level this format's kernels really run at when `level` is
-    /// asked for: AVX-512 variants not yet validated on AVX-512 hardware
-    /// run their AVX2 twin (see [`isa::effective`]).
-    pub fn kernel_level(&self, level: SimdLevel) -> SimdLevel {
-        let validated = match self {
-            Weights::T2p(_) => t2p::AVX512_VALIDATED,
-            Weights::F32(_) | Weights::F16(_) | Weights::Bf16(_) => {
-                crate::dense::AVX512_VALIDATED
-            }
-            Weights::Q8_0(_)
-            | Weights::Q4_0(_)
-            | Weights::Q4_1(_)
-            | Weights::Q5_0(_) => crate::q8::AVX512_VALIDATED,
-            Weights::Q4K(_) | Weights::Q6K(_) => crate::kq::AVX512_VALIDATED,
-            Weights::Tq2_0(_) | Weights::Tq1_0(_) | Weights::I2s(_) => {
-                crate::native::AVX512_VALIDATED
-            }
-        };
-        isa::effective(level, validated)
+    /// The variant this format's kernel really runs for `n` tokens when
+    /// `level` is asked for: only the t2p GEMM (from
+    /// [`t2p::AMX_MIN_TOKENS`] tokens) has an AMX variant; the others run
+    /// their AVX-512 one at that level.
+    pub fn kernel_level(&self, level: SimdLevel, n: usize) -> SimdLevel {
+        match self {
+            Weights::T2p(_) if n >= t2p::AMX_MIN_TOKENS => level,
+            _ => level.min(SimdLevel::Avx512),
+        }
     }
 
     /// Rows (outputs per token).
@@ -410,10 +393,6 @@ impl Kernel for TernaryPanels {
 
     fn weight_bytes(&self) -> usize {
         self.stored_bytes()
-    }
-
-    fn avx512_validated(&self) -> bool {
-        t2p::AVX512_VALIDATED
     }
 
     fn run(

@@ -38,7 +38,7 @@ impl TuneParams {
             // Measured on Zen 3 (AVX2): one panel at a time with a long
             // prefetch distance streams best (docs/bench-*.md); AVX-512 is
             // unmeasured.
-            t2p_gemv_panels: if level == SimdLevel::Avx512 { 4 } else { 1 },
+            t2p_gemv_panels: if level >= SimdLevel::Avx512 { 4 } else { 1 },
             t2p_prefetch_lines: 128,
             min_bytes_per_thread: 32 * 1024,
         }

@@ -142,8 +142,13 @@ fn i2s_and_tq2_0_give_the_same_panels() {
 }
 
 /// Shapes that hit every tail: one row, a partial panel, odd rows, k not a
-/// multiple of a line, one and many tokens, token tiles with remainders.
+/// multiple of a line, one and many tokens, token tiles with remainders
+/// (AMX: 16-token tiles in pairs, from 8 tokens on).
 const SHAPES: &[(usize, usize, usize)] = &[
+    (17, 100, 16),
+    (48, 300, 33),
+    (33, 1000, 40),
+    (16, 64, 8),
     (1, 16, 1),
     (1, 1, 1),
     (3, 5, 2),
@@ -200,8 +205,13 @@ fn gemv_tiling_does_not_change_results() {
 #[test]
 fn per_block_scales_match_scalar_and_naive() {
     let mut rng = Rng(3);
-    for &(m, k, n) in &[(16, 256, 1), (17, 512, 3), (40, 1024, 8), (5, 2560, 2)]
-    {
+    for &(m, k, n) in &[
+        (16, 256, 1),
+        (17, 512, 3),
+        (40, 1024, 8),
+        (5, 2560, 2),
+        (33, 768, 35),
+    ] {
         for per_block in [false, true] {
             let bytes = random_tq2_0(&mut rng, m, k, per_block);
             let w = TernaryPanels::from_tq2_0(&bytes, m, k).unwrap();

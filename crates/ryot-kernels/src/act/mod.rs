@@ -130,13 +130,12 @@ pub fn quantize_row_at(
     q: &mut [i8],
 ) -> (f32, i32) {
     assert_eq!(x.len(), q.len(), "quantize_row: lengths differ");
-    let level = crate::isa::effective(level, AVX512_VALIDATED);
     let amax = match level {
         SimdLevel::Scalar => scalar::amax(x),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::amax(x),
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 => avx512::amax(x),
+        SimdLevel::Avx512 | SimdLevel::Amx => avx512::amax(x),
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::amax(x),
     };
@@ -146,16 +145,12 @@ pub fn quantize_row_at(
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::quantize(x, scale, q),
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 => avx512::quantize(x, scale, q),
+        SimdLevel::Avx512 | SimdLevel::Amx => avx512::quantize(x, scale, q),
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::quantize(x, scale, q),
     };
     (scale, sum)
 }
-
-/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
-/// equal to the scalar twin (see [`crate::isa::effective`]).
-pub const AVX512_VALIDATED: bool = false;
 
 /// `f32(127 / max(1e-5, amax))` with the division in f64, as bitnet.cpp.
 pub fn act_scale(amax: f32) -> f32 {

@@ -190,10 +190,6 @@ macro_rules! dense_kernel {
                 self.panels()
             }
 
-            fn avx512_validated(&self) -> bool {
-                AVX512_VALIDATED
-            }
-
             fn weight_bytes(&self) -> usize {
                 self.stored_bytes()
             }
@@ -213,10 +209,6 @@ macro_rules! dense_kernel {
 
 dense_kernel!(DenseF32, DenseF16, DenseBf16);
 
-/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
-/// equal to the scalar twin (see [`crate::isa::effective`]).
-pub const AVX512_VALIDATED: bool = false;
-
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run<W>(level: SimdLevel, job: &Job<'_, W>, panels: Range<usize>)
 where
@@ -228,7 +220,7 @@ where
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 => avx512::gemm(job, panels),
+        SimdLevel::Avx512 | SimdLevel::Amx => avx512::gemm(job, panels),
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gemm(job, panels),
     }

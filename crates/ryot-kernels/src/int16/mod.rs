@@ -223,7 +223,7 @@ impl Int16Acts {
         self.scales.resize(n, 0.0);
         match level {
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx2 | SimdLevel::Avx512 => {
+            SimdLevel::Avx2 | SimdLevel::Avx512 | SimdLevel::Amx => {
                 avx2::quantize_rows(x, k, stride, &mut self.q, &mut self.scales)
             }
             _ => scalar::quantize_rows(
@@ -298,7 +298,9 @@ pub fn gemm_at(
     }
     match level {
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx2 | SimdLevel::Avx512 => avx2::gemm(w, x, out),
+        SimdLevel::Avx2 | SimdLevel::Avx512 | SimdLevel::Amx => {
+            avx2::gemm(w, x, out)
+        }
         _ => scalar::gemm(w, x, out),
     }
     Ok(())

@@ -77,12 +77,6 @@ impl<B: KBlock> Job<'_, B> {
     }
 }
 
-/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
-/// equal to the scalar twin (see [`crate::isa::effective`]). It was
-/// written on a machine without AVX-512; until then the AVX-512 level runs
-/// the AVX2 variant unless `RYOT_AVX512_UNVALIDATED=1`.
-pub const AVX512_VALIDATED: bool = false;
-
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run<B: KBlock>(
     level: SimdLevel,
@@ -94,7 +88,7 @@ pub(crate) fn run<B: KBlock>(
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 => avx512::gemm(job, panels),
+        SimdLevel::Avx512 | SimdLevel::Amx => avx512::gemm(job, panels),
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gemm(job, panels),
     }
@@ -121,10 +115,6 @@ impl<B: KBlock> Kernel for KPanels<B> {
 
     fn weight_bytes(&self) -> usize {
         self.stored_bytes()
-    }
-
-    fn avx512_validated(&self) -> bool {
-        AVX512_VALIDATED
     }
 
     fn run(

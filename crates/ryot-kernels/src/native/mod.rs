@@ -291,10 +291,6 @@ impl Prefetch {
     }
 }
 
-/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
-/// equal to the scalar twin (see [`crate::isa::effective`]).
-pub const AVX512_VALIDATED: bool = false;
-
 /// Computes row units `units` of `job` at `level`.
 pub(crate) fn run(level: SimdLevel, job: &Job<'_>, units: Range<usize>) {
     let m = job.w.m;
@@ -304,7 +300,7 @@ pub(crate) fn run(level: SimdLevel, job: &Job<'_>, units: Range<usize>) {
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, rows),
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 => avx512::gemm(job, rows),
+        SimdLevel::Avx512 | SimdLevel::Amx => avx512::gemm(job, rows),
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gemm(job, rows),
     }
@@ -328,10 +324,6 @@ pub(crate) fn with_acts(
 pub(crate) struct Native<'a>(pub(crate) &'a Tensor);
 
 impl Kernel for Native<'_> {
-    fn avx512_validated(&self) -> bool {
-        AVX512_VALIDATED
-    }
-
     type Acts = NativeActs;
 
     fn m(&self) -> usize {

@@ -83,10 +83,6 @@ impl<B: QBlock> Job<'_, B> {
     }
 }
 
-/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
-/// equal to the scalar twin (see [`crate::isa::effective`]).
-pub const AVX512_VALIDATED: bool = false;
-
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run<B: QBlock>(
     level: SimdLevel,
@@ -98,17 +94,13 @@ pub(crate) fn run<B: QBlock>(
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx2 => avx2::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
-        SimdLevel::Avx512 => avx512::gemm(job, panels),
+        SimdLevel::Avx512 | SimdLevel::Amx => avx512::gemm(job, panels),
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gemm(job, panels),
     }
 }
 
 impl<B: QBlock> Kernel for QPanels<B> {
-    fn avx512_validated(&self) -> bool {
-        AVX512_VALIDATED
-    }
-
     type Acts = ActQ8_0;
 
     fn m(&self) -> usize {

@@ -18,6 +18,8 @@ pub mod layout;
 pub(crate) mod scalar;
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod amx;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
@@ -103,9 +105,9 @@ impl<'a> Job<'a> {
     }
 }
 
-/// Whether the AVX-512 variant has been run on AVX-512 hardware and found
-/// equal to the scalar twin (see [`crate::isa::effective`]).
-pub const AVX512_VALIDATED: bool = false;
+/// Fewest tokens for which the AMX variant runs (below, unpacking the codes
+/// into tiles costs more than the tile unit saves; GEMVs never use it).
+pub const AMX_MIN_TOKENS: usize = 8;
 
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run(level: SimdLevel, job: &Job<'_>, panels: Range<usize>) {
@@ -115,6 +117,10 @@ pub(crate) fn run(level: SimdLevel, job: &Job<'_>, panels: Range<usize>) {
         SimdLevel::Avx2 => avx2::gemm(job, panels),
         #[cfg(target_arch = "x86_64")]
         SimdLevel::Avx512 => avx512::gemm(job, panels),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Amx if job.a.n() >= AMX_MIN_TOKENS => amx::gemm(job, panels),
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Amx => avx512::gemm(job, panels),
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gemm(job, panels),
     }

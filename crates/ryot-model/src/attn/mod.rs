@@ -108,7 +108,9 @@ pub(crate) fn attend(
 ) {
     debug_assert!(q.len() == job.d && out.len() == job.d);
     let sum = match level {
-        SimdLevel::Avx2 | SimdLevel::Avx512 if avx2::is_available() => {
+        SimdLevel::Avx2 | SimdLevel::Avx512 | SimdLevel::Amx
+            if avx2::is_available() =>
+        {
             // SAFETY: `is_available` checked AVX2, FMA and F16C.
             unsafe { avx2::attend(job, q, out) }
         }
@@ -133,7 +135,9 @@ pub(crate) fn attend_group<const G: usize>(
     mut outs: [&mut [f32]; G],
 ) {
     match level {
-        SimdLevel::Avx2 | SimdLevel::Avx512 if avx2::is_available() => {
+        SimdLevel::Avx2 | SimdLevel::Avx512 | SimdLevel::Amx
+            if avx2::is_available() =>
+        {
             // SAFETY: `is_available` checked AVX2, FMA and F16C; the
             // kernel checks the lengths and the rows against every
             // context.

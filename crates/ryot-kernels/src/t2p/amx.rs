@@ -1,0 +1,383 @@
+//! AMX int8 t2p GEMM: `tdpbsud` multiplies 16 tokens x 64 activations
+//! (signed) with 64 columns x 16 rows of codes (unsigned 0..2).
+//!
+//! A t2p line already holds, after `(line >> 2j) & 3`, one row of an AMX B
+//! tile (16 weight rows x 4 consecutive columns, the "VNNI" layout), so a
+//! panel is unpacked once per call into 1 KiB B tiles (one per 64 columns)
+//! and every token tile reuses them:
+//!
+//! ```text
+//! for each pair of panels:  unpack their codes into B tiles (int8, L2)
+//!   for each pair of 16-token tiles, each scale group g:
+//!     C[p][t] = 0                                      (tiles 0..4, i32)
+//!     for each 64 columns c of g:  C[p][t] += A[t](c) . B[p](c)
+//!     f[p][t] += (f32(C - gsum[t][g]) / act_scale[t]) * w_scale[p][g]
+//! ```
+//!
+//! The integer sums are exact and the f32 combine is the AVX-512 variant's,
+//! operation for operation, so results are bit-identical to it (and to the
+//! scalar twin), which the parity tests check.
+
+use std::arch::asm;
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::Job;
+use super::layout::{LINE_COLS, Line, PANEL_ROWS};
+
+/// Token rows of an A or C tile.
+const TILE_TOKENS: usize = 16;
+/// Columns (int8 activations) one `tdpbsud` consumes per token.
+const TILE_COLS: usize = 64;
+/// Bytes of one B tile: 16 rows of 64 bytes.
+const B_TILE_BYTES: usize = 1024;
+/// Lines of a panel per B tile.
+const LINES_PER_TILE: usize = TILE_COLS / LINE_COLS;
+
+/// The tile configuration `ldtilecfg` reads: palette 1, eight tiles of 16
+/// rows x 64 bytes.
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+impl TileConfig {
+    fn all_full() -> Self {
+        let mut c = [0u8; 64];
+        c[0] = 1; // palette
+        for t in 0..8 {
+            c[16 + 2 * t] = 64; // bytes per row, u16 little-endian
+            c[48 + t] = 16; // rows
+        }
+        TileConfig(c)
+    }
+}
+
+/// A 64-byte aligned byte buffer (tile loads are fastest aligned).
+struct Aligned {
+    blocks: Vec<Line>,
+}
+
+impl Aligned {
+    fn zeroed(bytes: usize) -> Self {
+        Aligned { blocks: vec![Line([0; 64]); bytes.div_ceil(64)] }
+    }
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.blocks.as_mut_ptr().cast()
+    }
+    fn as_ptr(&self) -> *const u8 {
+        self.blocks.as_ptr().cast()
+    }
+}
+
+/// Computes panels `panels` for every token of `job`.
+pub(crate) fn gemm(job: &Job<'_>, panels: Range<usize>) {
+    assert!(crate::isa::SimdLevel::Amx.is_available());
+    // SAFETY: the CPU has AVX-512 and AMX int8, and the OS granted this
+    // process the tile state (both checked by `isa` before reporting the
+    // Amx level, asserted above).
+    unsafe { gemm_impl(job, panels) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
+    let w = job.w;
+    let a = job.a;
+    let n = a.n();
+    let tiles = w.chunks().div_ceil(LINES_PER_TILE);
+    // Activation rows hold `a.k_pad() >= tiles * 64` bytes (padded to 64 with
+    // zeros), so every A tile load stays inside `a.qs()`, except for a last
+    // tile with fewer than 16 tokens: those are copied into a zeroed
+    // 16-row buffer.
+    debug_assert!(a.k_pad() >= tiles * TILE_COLS);
+    let stride = a.k_pad();
+    let full = n / TILE_TOKENS;
+    let tail = n % TILE_TOKENS;
+    let mut tail_rows =
+        Aligned::zeroed(if tail > 0 { TILE_TOKENS * stride } else { 0 });
+    if tail > 0 {
+        let src = &a.qs()[full * TILE_TOKENS * stride..n * stride];
+        // SAFETY: the buffer holds 16 * stride >= src.len() bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                src.as_ptr().cast::<u8>(),
+                tail_rows.as_mut_ptr(),
+                src.len(),
+            );
+        }
+    }
+    let token_tiles = n.div_ceil(TILE_TOKENS);
+    let a_tile = |tt: usize| -> *const u8 {
+        if tt < full {
+            // SAFETY (pointer arithmetic): row tt*16 < n is inside qs.
+            a.qs()[tt * TILE_TOKENS * stride..].as_ptr().cast()
+        } else {
+            tail_rows.as_ptr()
+        }
+    };
+    let mut b = [
+        Aligned::zeroed(tiles * B_TILE_BYTES),
+        Aligned::zeroed(tiles * B_TILE_BYTES),
+    ];
+    let cfg = TileConfig::all_full();
+    // SAFETY: cfg is a valid palette-1 configuration, 64-byte aligned.
+    unsafe { asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack)) };
+    let mut p = panels.start;
+    while p < panels.end {
+        let np = (panels.end - p).min(2);
+        for (i, bi) in b.iter_mut().enumerate().take(np) {
+            unpack_panel(w.panel(p + i), bi);
+        }
+        let mut tt = 0;
+        while tt < token_tiles {
+            let ntt = (token_tiles - tt).min(2);
+            let a_ptrs = [a_tile(tt), a_tile((tt + 1).min(token_tiles - 1))];
+            let b_ptrs = [b[0].as_ptr(), b[1].as_ptr()];
+            match (np, ntt) {
+                (2, 2) => block::<2, 2>(job, p, tt, a_ptrs, stride, b_ptrs),
+                (2, _) => block::<2, 1>(job, p, tt, a_ptrs, stride, b_ptrs),
+                (_, 2) => block::<1, 2>(job, p, tt, a_ptrs, stride, b_ptrs),
+                _ => block::<1, 1>(job, p, tt, a_ptrs, stride, b_ptrs),
+            }
+            tt += ntt;
+        }
+        p += np;
+    }
+    // SAFETY: releases the tile state loaded above.
+    unsafe { asm!("tilerelease", options(nostack)) };
+}
+
+/// Writes a panel's codes as B tiles: tile `c`, row `4i + j` is
+/// `(line[4c + i] >> 2j) & 3`; rows past the panel's last line are zero.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn unpack_panel(lines: &[Line], out: &mut Aligned) {
+    let mask = _mm512_set1_epi8(3);
+    let dst = out.as_mut_ptr();
+    for (l, line) in lines.iter().enumerate() {
+        // SAFETY: `Line` is 64 bytes, 64-byte aligned.
+        let x = unsafe { _mm512_load_si512(line.0.as_ptr().cast()) };
+        for j in 0..4 {
+            let v = _mm512_and_si512(shift(x, j), mask);
+            // SAFETY: row 4l + j of the tiles is at byte (4l + j) * 64 <
+            // tiles * 1024 (l < lines.len() <= tiles * 4), and aligned.
+            unsafe { _mm512_store_si512(dst.add((4 * l + j) * 64).cast(), v) };
+        }
+    }
+}
+
+/// `x >> 2j` per 16-bit lane (the mask then keeps each byte's low 2 bits).
+#[inline(always)]
+fn shift(x: __m512i, j: usize) -> __m512i {
+    // SAFETY: callers run with AVX-512 BW enabled (inlined into them).
+    unsafe {
+        match j {
+            0 => x,
+            1 => _mm512_srli_epi16::<2>(x),
+            2 => _mm512_srli_epi16::<4>(x),
+            _ => _mm512_srli_epi16::<6>(x),
+        }
+    }
+}
+
+/// Panels `p0..p0+P` x token tiles `tt0..tt0+T`: C tile `2p + t`, A tile
+/// `4 + t`, B tile `6 + p`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn block<const P: usize, const T: usize>(
+    job: &Job<'_>,
+    p0: usize,
+    tt0: usize,
+    a_ptrs: [*const u8; 2],
+    stride: usize,
+    b_ptrs: [*const u8; 2],
+) {
+    let w = job.w;
+    let n = job.a.n();
+    let groups = job.groups();
+    let tiles = w.chunks().div_ceil(LINES_PER_TILE);
+    let per_group = w.group_cols() / TILE_COLS;
+    let mut facc = [[[_mm512_setzero_ps(); TILE_TOKENS]; T]; P];
+    let mut cbuf = [[[[0i32; PANEL_ROWS]; TILE_TOKENS]; T]; P];
+    for g in 0..groups {
+        // One group spans the whole row (per-row scales) or 256 columns.
+        let range = if groups == 1 {
+            0..tiles
+        } else {
+            g * per_group..(g + 1) * per_group
+        };
+        zero::<P, T>();
+        for c in range {
+            for t in 0..T {
+                // SAFETY: A tile t covers 16 rows of `stride` bytes from
+                // its base (inside qs, or the 16-row tail buffer), bytes
+                // c*64 .. c*64+64 < stride of each.
+                unsafe { load_a(t, a_ptrs[t].add(c * TILE_COLS), stride) };
+            }
+            for p in 0..P {
+                // SAFETY: tile c of the unpacked panel, 1 KiB inside b.
+                unsafe { load_b(p, b_ptrs[p].add(c * B_TILE_BYTES)) };
+            }
+            dot::<P, T>();
+        }
+        for (p, cp) in cbuf.iter_mut().enumerate() {
+            for (t, ct) in cp.iter_mut().enumerate() {
+                // SAFETY: ct is 16 x 16 i32 = 16 rows of 64 bytes.
+                unsafe { store_c(2 * p + t, ct.as_mut_ptr().cast()) };
+            }
+        }
+        for t in 0..T {
+            for i in 0..TILE_TOKENS {
+                let tok = (tt0 + t) * TILE_TOKENS + i;
+                if tok >= n {
+                    break;
+                }
+                let gsum = _mm512_set1_epi32(job.gsums[tok * groups + g]);
+                let act = _mm512_set1_ps(job.a.scales()[tok]);
+                for p in 0..P {
+                    // SAFETY: 16 i32s.
+                    let s = unsafe {
+                        _mm512_loadu_si512(cbuf[p][t][i].as_ptr().cast())
+                    };
+                    let f = _mm512_cvtepi32_ps(_mm512_sub_epi32(s, gsum));
+                    let ws = w.group_scales(p0 + p, g);
+                    // SAFETY: ws is 16 f32s.
+                    let ws = unsafe { _mm512_loadu_ps(ws.as_ptr()) };
+                    let v = _mm512_mul_ps(_mm512_div_ps(f, act), ws);
+                    facc[p][t][i] = _mm512_add_ps(facc[p][t][i], v);
+                }
+            }
+        }
+    }
+    for (p, fp) in facc.iter().enumerate() {
+        for (t, ft) in fp.iter().enumerate() {
+            for (i, v) in ft.iter().enumerate() {
+                let tok = (tt0 + t) * TILE_TOKENS + i;
+                if tok >= n {
+                    break;
+                }
+                let mut out = [0f32; 16];
+                // SAFETY: out holds 16 f32s.
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *v) };
+                job.store(p0 + p, tok, &out);
+            }
+        }
+    }
+}
+
+/// Zeroes the C tiles of a `P` x `T` block.
+#[inline(always)]
+fn zero<const P: usize, const T: usize>() {
+    for p in 0..P {
+        for t in 0..T {
+            // SAFETY: tilezero on a configured tile touches no memory.
+            unsafe { tilezero(2 * p + t) };
+        }
+    }
+}
+
+/// `C[p][t] += A[t] . B[p]` for a `P` x `T` block.
+#[inline(always)]
+fn dot<const P: usize, const T: usize>() {
+    for p in 0..P {
+        for t in 0..T {
+            // SAFETY: register-only tile arithmetic on configured tiles.
+            unsafe { tdpbsud(2 * p + t, 4 + t, 6 + p) };
+        }
+    }
+}
+
+/// `tilezero tmm{c}` (the tile number must be a constant in the
+/// instruction, so each is spelled out).
+///
+/// # Safety
+/// Tiles must be configured (`ldtilecfg`).
+#[inline(always)]
+unsafe fn tilezero(c: usize) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        match c {
+            0 => asm!("tilezero tmm0", options(nostack, nomem)),
+            1 => asm!("tilezero tmm1", options(nostack, nomem)),
+            2 => asm!("tilezero tmm2", options(nostack, nomem)),
+            _ => asm!("tilezero tmm3", options(nostack, nomem)),
+        }
+    }
+}
+
+/// Loads A tile `4 + t` from 16 rows at `ptr`, `stride` bytes apart.
+///
+/// # Safety
+/// Tiles configured; 16 rows of 64 bytes at `ptr + i * stride` readable.
+#[inline(always)]
+unsafe fn load_a(t: usize, ptr: *const u8, stride: usize) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        if t == 0 {
+            asm!("tileloadd tmm4, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) stride, options(nostack, readonly));
+        } else {
+            asm!("tileloadd tmm5, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) stride, options(nostack, readonly));
+        }
+    }
+}
+
+/// Loads B tile `6 + p` from 1 KiB at `ptr`.
+///
+/// # Safety
+/// Tiles configured; 1024 bytes at `ptr` readable.
+#[inline(always)]
+unsafe fn load_b(p: usize, ptr: *const u8) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        if p == 0 {
+            asm!("tileloadd tmm6, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) 64usize, options(nostack, readonly));
+        } else {
+            asm!("tileloadd tmm7, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) 64usize, options(nostack, readonly));
+        }
+    }
+}
+
+/// Stores C tile `c` as 16 rows of 64 bytes at `ptr`.
+///
+/// # Safety
+/// Tiles configured; 1024 bytes at `ptr` writable.
+#[inline(always)]
+unsafe fn store_c(c: usize, ptr: *mut u8) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        match c {
+            0 => {
+                asm!("tilestored [{p} + {s}*1], tmm0", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
+            }
+            1 => {
+                asm!("tilestored [{p} + {s}*1], tmm1", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
+            }
+            2 => {
+                asm!("tilestored [{p} + {s}*1], tmm2", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
+            }
+            _ => {
+                asm!("tilestored [{p} + {s}*1], tmm3", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
+            }
+        }
+    }
+}
+
+/// `tdpbsud tmm{c}, tmm{a}, tmm{b}`: C (i32) += A (signed int8) . B
+/// (unsigned int8).
+///
+/// # Safety
+/// Tiles configured.
+#[inline(always)]
+unsafe fn tdpbsud(c: usize, a: usize, b: usize) {
+    // SAFETY: per the function's contract.
+    unsafe {
+        match (c, a, b) {
+            (0, 4, 6) => {
+                asm!("tdpbsud tmm0, tmm4, tmm6", options(nostack, nomem))
+            }
+            (1, 5, 6) => {
+                asm!("tdpbsud tmm1, tmm5, tmm6", options(nostack, nomem))
+            }
+            (2, 4, 7) => {
+                asm!("tdpbsud tmm2, tmm4, tmm7", options(nostack, nomem))
+            }
+            _ => asm!("tdpbsud tmm3, tmm5, tmm7", options(nostack, nomem)),
+        }
+    }
+}
