@@ -143,7 +143,7 @@ fn i2s_and_tq2_0_give_the_same_panels() {
 
 /// Shapes that hit every tail: one row, a partial panel, odd rows, k not a
 /// multiple of a line, one and many tokens, token tiles with remainders
-/// (AMX: 16-token tiles in pairs, from 8 tokens on).
+/// (AMX: 16-token tiles in pairs, from 16 tokens on).
 const SHAPES: &[(usize, usize, usize)] = &[
     (17, 100, 16),
     (48, 300, 33),

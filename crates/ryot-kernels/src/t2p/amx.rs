@@ -83,35 +83,16 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
     let a = job.a;
     let n = a.n();
     let tiles = w.chunks().div_ceil(LINES_PER_TILE);
-    // Activation rows hold `a.k_pad() >= tiles * 64` bytes (padded to 64 with
-    // zeros), so every A tile load stays inside `a.qs()`, except for a last
-    // tile with fewer than 16 tokens: those are copied into a zeroed
-    // 16-row buffer.
-    debug_assert!(a.k_pad() >= tiles * TILE_COLS);
-    let stride = a.k_pad();
-    let full = n / TILE_TOKENS;
-    let tail = n % TILE_TOKENS;
-    let mut tail_rows =
-        Aligned::zeroed(if tail > 0 { TILE_TOKENS * stride } else { 0 });
-    if tail > 0 {
-        let src = &a.qs()[full * TILE_TOKENS * stride..n * stride];
-        // SAFETY: the buffer holds 16 * stride >= src.len() bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr().cast::<u8>(),
-                tail_rows.as_mut_ptr(),
-                src.len(),
-            );
-        }
-    }
+    // Activations are copied into A tiles laid out one after another
+    // (token tile, then 64-column chunk: 1 KiB each, rows 64 bytes apart),
+    // so a tile load reads 16 consecutive lines rather than 16 rows a
+    // k_pad apart; tokens past `n` in the last tile stay zero.
     let token_tiles = n.div_ceil(TILE_TOKENS);
+    let mut apack = Aligned::zeroed(token_tiles * tiles * B_TILE_BYTES);
+    pack_acts(a, tiles, &mut apack);
+    let stride = TILE_COLS;
     let a_tile = |tt: usize| -> *const u8 {
-        if tt < full {
-            // SAFETY (pointer arithmetic): row tt*16 < n is inside qs.
-            a.qs()[tt * TILE_TOKENS * stride..].as_ptr().cast()
-        } else {
-            tail_rows.as_ptr()
-        }
+        apack.as_ptr().wrapping_add(tt * tiles * B_TILE_BYTES)
     };
     let mut b = [
         Aligned::zeroed(tiles * B_TILE_BYTES),
@@ -143,6 +124,29 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
     }
     // SAFETY: releases the tile state loaded above.
     unsafe { asm!("tilerelease", options(nostack)) };
+}
+
+/// Copies the activations into A tiles: tile `(tt, c)` holds tokens
+/// `16tt..16tt+16` (zero past `n`), columns `64c..64c+64`.
+fn pack_acts(a: &crate::act::ActI8, tiles: usize, out: &mut Aligned) {
+    let dst = out.as_mut_ptr();
+    for t in 0..a.n() {
+        let row = a.row(t);
+        let (tt, i) = (t / TILE_TOKENS, t % TILE_TOKENS);
+        for c in 0..tiles {
+            let src = &row[c * TILE_COLS..(c + 1) * TILE_COLS];
+            let at = (tt * tiles + c) * B_TILE_BYTES + i * TILE_COLS;
+            // SAFETY: `at + 64 <= token_tiles * tiles * 1024`, the buffer's
+            // size; rows hold `k_pad >= tiles * 64` bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    src.as_ptr().cast(),
+                    dst.add(at),
+                    TILE_COLS,
+                )
+            };
+        }
+    }
 }
 
 /// Writes a panel's codes as B tiles: tile `c`, row `4i + j` is
@@ -204,15 +208,14 @@ fn block<const P: usize, const T: usize>(
         };
         zero::<P, T>();
         for c in range {
-            for t in 0..T {
-                // SAFETY: A tile t covers 16 rows of `stride` bytes from
-                // its base (inside qs, or the 16-row tail buffer), bytes
-                // c*64 .. c*64+64 < stride of each.
-                unsafe { load_a(t, a_ptrs[t].add(c * TILE_COLS), stride) };
+            for (t, ap) in a_ptrs.iter().enumerate().take(T) {
+                // SAFETY: A tile (token tile tt0 + t, chunk c) is 1 KiB
+                // inside the packed activations.
+                unsafe { load_a(t, ap.add(c * B_TILE_BYTES), stride) };
             }
-            for p in 0..P {
+            for (p, bp) in b_ptrs.iter().enumerate().take(P) {
                 // SAFETY: tile c of the unpacked panel, 1 KiB inside b.
-                unsafe { load_b(p, b_ptrs[p].add(c * B_TILE_BYTES)) };
+                unsafe { load_b(p, bp.add(c * B_TILE_BYTES)) };
             }
             dot::<P, T>();
         }

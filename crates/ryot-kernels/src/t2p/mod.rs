@@ -107,7 +107,7 @@ impl<'a> Job<'a> {
 
 /// Fewest tokens for which the AMX variant runs (below, unpacking the codes
 /// into tiles costs more than the tile unit saves; GEMVs never use it).
-pub const AMX_MIN_TOKENS: usize = 8;
+pub const AMX_MIN_TOKENS: usize = 16;
 
 /// Runs panels `panels` of `job` at `level`.
 pub(crate) fn run(level: SimdLevel, job: &Job<'_>, panels: Range<usize>) {
