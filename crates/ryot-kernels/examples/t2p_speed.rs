@@ -1,4 +1,6 @@
-//! Quick timing of the t2p GEMV/GEMM (hot and cold) at each level.
+//! Quick timing of the t2p GEMV/GEMM (hot and cold) at each level:
+//! `cargo run --release -p ryot-kernels --example t2p_speed [M K]`
+//! (default 6912 x 2560).
 use std::time::Instant;
 
 use ryot_kernels::act::ActI8;
@@ -7,7 +9,14 @@ use ryot_kernels::{SimdLevel, TernaryPanels};
 use ryot_pool::ThreadPool;
 
 fn main() {
-    let (m, k) = (6912usize, 2560usize);
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("M and K are integers"))
+        .collect();
+    let (m, k) = match args[..] {
+        [m, k] => (m, k),
+        _ => (6912, 2560),
+    };
     let w: Vec<f32> =
         (0..m * k).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
     let w = TernaryPanels::quantize_absmean(&w, m, k).unwrap();

@@ -89,13 +89,21 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
     // results are not stored).
     let q: [&[i8]; T] = crate::arr::build(|i| job.a.row(t0 + i.min(nt - 1)));
     let mask = _mm512_set1_epi8(3);
+    // Single-token tiles (GEMV) mask each quad in place instead of shifting
+    // it down: `x & (3 << 2j)` is `4^j * code`, at most 128, still a valid
+    // unsigned `vpdpbusd` operand, and quad j gets its own accumulator,
+    // shifted back (exactly: it holds a multiple of 4^j) when the group
+    // ends. One AND per quad instead of a shift and an AND.
+    let quad_masks: [__m512i; 4] =
+        crate::arr::build(|j| _mm512_set1_epi8((3u8 << (2 * j)) as i8));
     let mut facc = [[_mm512_setzero_ps(); T]; P];
     for g in 0..groups {
         // Two accumulators per (panel, token) when the tile is small, so
         // enough dpbusd dependency chains overlap (latency 5, two per
         // cycle: about 10 chains in flight); big tiles have enough already.
+        // Single-token tiles use four (one per quad, see above).
         let split = usize::from(P * T < 8);
-        let mut acc = [[[_mm512_setzero_si512(); 2]; T]; P];
+        let mut acc = [[[_mm512_setzero_si512(); 4]; T]; P];
         for c in g * lpg..(g + 1) * lpg {
             if T == 1 && job.prefetch > 0 {
                 for lines in &panels {
@@ -112,8 +120,13 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                 unsafe { _mm512_load_si512(panels[i][c].0.as_ptr().cast()) }
             });
             for j in 0..4 {
-                let wj: [__m512i; P] =
-                    crate::arr::build(|i| unpack(x[i], j, mask));
+                let wj: [__m512i; P] = crate::arr::build(|i| {
+                    if T == 1 {
+                        _mm512_and_si512(x[i], quad_masks[j])
+                    } else {
+                        unpack(x[i], j, mask)
+                    }
+                });
                 for (ti, qt) in q.iter().enumerate() {
                     let off = c * LINE_COLS + 4 * j;
                     // SAFETY: off + 4 <= k_pad(w) <= qt.len() (activation
@@ -121,8 +134,9 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                     let b = _mm512_set1_epi32(unsafe {
                         qt.as_ptr().add(off).cast::<i32>().read_unaligned()
                     });
+                    let slot = if T == 1 { j } else { j & split };
                     for pi in 0..P {
-                        let a = &mut acc[pi][ti][j & split];
+                        let a = &mut acc[pi][ti][slot];
                         *a = _mm512_dpbusd_epi32(*a, wj[pi], b);
                     }
                 }
@@ -133,7 +147,18 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
             let gsum = _mm512_set1_epi32(job.gsums[t * groups + g]);
             let act = _mm512_set1_ps(job.a.scales()[t]);
             for pi in 0..P {
-                let s = _mm512_add_epi32(acc[pi][ti][0], acc[pi][ti][1]);
+                let [a0, a1, a2, a3] = acc[pi][ti];
+                let s = if T == 1 {
+                    _mm512_add_epi32(
+                        _mm512_add_epi32(a0, _mm512_srai_epi32::<2>(a1)),
+                        _mm512_add_epi32(
+                            _mm512_srai_epi32::<4>(a2),
+                            _mm512_srai_epi32::<6>(a3),
+                        ),
+                    )
+                } else {
+                    _mm512_add_epi32(a0, a1)
+                };
                 let f = _mm512_cvtepi32_ps(_mm512_sub_epi32(s, gsum));
                 let ws = w.group_scales(p0 + pi, g);
                 // SAFETY: ws is 16 f32s.
