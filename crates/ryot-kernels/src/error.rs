@@ -62,7 +62,7 @@ pub enum KernelErrorKind {
         detail: String,
     },
     /// `RYOT_FORCE_ISA` names no level.
-    #[error("RYOT_FORCE_ISA={name:?} is not one of scalar, avx2, avx512")]
+    #[error("RYOT_FORCE_ISA={name:?} is not one of scalar, avx2, avx512, amx")]
     BadIsaName {
         /// The value given.
         name: String,
