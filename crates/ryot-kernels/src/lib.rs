@@ -15,6 +15,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod act;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod amx;
 pub mod arr;
 pub(crate) mod blocks;
 pub mod dense;

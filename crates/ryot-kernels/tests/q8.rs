@@ -266,8 +266,11 @@ fn activation_quantizer_matches_llama_cpp_reference() {
 /// Shapes that hit every tail: one row, odd rows, a partial panel, rows
 /// not a multiple of the GEMV panel step, k = one block, odd block
 /// counts, n = 1, 2, 3, token tiles (4 for AVX2, 6 for AVX-512) and their
-/// remainders.
+/// remainders, and larger batches.
 const SHAPES: &[(usize, usize, usize)] = &[
+    (16, 32, 16),
+    (17, 96, 33),
+    (40, 320, 40),
     (1, 32, 1),
     (1, 32, 2),
     (3, 64, 3),

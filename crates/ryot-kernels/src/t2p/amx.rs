@@ -18,12 +18,12 @@
 //! operation for operation, so results are bit-identical to it (and to the
 //! scalar twin), which the parity tests check.
 
-use std::arch::asm;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::Job;
 use super::layout::{LINE_COLS, Line, PANEL_ROWS};
+use crate::amx::{self, TileBuf, TileConfig};
 
 /// Token rows of an A or C tile.
 const TILE_TOKENS: usize = 16;
@@ -33,40 +33,6 @@ const TILE_COLS: usize = 64;
 const B_TILE_BYTES: usize = 1024;
 /// Lines of a panel per B tile.
 const LINES_PER_TILE: usize = TILE_COLS / LINE_COLS;
-
-/// The tile configuration `ldtilecfg` reads: palette 1, eight tiles of 16
-/// rows x 64 bytes.
-#[repr(C, align(64))]
-struct TileConfig([u8; 64]);
-
-impl TileConfig {
-    fn all_full() -> Self {
-        let mut c = [0u8; 64];
-        c[0] = 1; // palette
-        for t in 0..8 {
-            c[16 + 2 * t] = 64; // bytes per row, u16 little-endian
-            c[48 + t] = 16; // rows
-        }
-        TileConfig(c)
-    }
-}
-
-/// A 64-byte aligned byte buffer (tile loads are fastest aligned).
-struct Aligned {
-    blocks: Vec<Line>,
-}
-
-impl Aligned {
-    fn zeroed(bytes: usize) -> Self {
-        Aligned { blocks: vec![Line([0; 64]); bytes.div_ceil(64)] }
-    }
-    fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.blocks.as_mut_ptr().cast()
-    }
-    fn as_ptr(&self) -> *const u8 {
-        self.blocks.as_ptr().cast()
-    }
-}
 
 /// Computes panels `panels` for every token of `job`.
 pub(crate) fn gemm(job: &Job<'_>, panels: Range<usize>) {
@@ -88,19 +54,19 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
     // so a tile load reads 16 consecutive lines rather than 16 rows a
     // k_pad apart; tokens past `n` in the last tile stay zero.
     let token_tiles = n.div_ceil(TILE_TOKENS);
-    let mut apack = Aligned::zeroed(token_tiles * tiles * B_TILE_BYTES);
+    let mut apack = TileBuf::zeroed(token_tiles * tiles * B_TILE_BYTES);
     pack_acts(a, tiles, &mut apack);
-    let stride = TILE_COLS;
     let a_tile = |tt: usize| -> *const u8 {
         apack.as_ptr().wrapping_add(tt * tiles * B_TILE_BYTES)
     };
     let mut b = [
-        Aligned::zeroed(tiles * B_TILE_BYTES),
-        Aligned::zeroed(tiles * B_TILE_BYTES),
+        TileBuf::zeroed(tiles * B_TILE_BYTES),
+        TileBuf::zeroed(tiles * B_TILE_BYTES),
     ];
-    let cfg = TileConfig::all_full();
-    // SAFETY: cfg is a valid palette-1 configuration, 64-byte aligned.
-    unsafe { asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack)) };
+    // Eight tiles of 16 rows x 64 bytes: C 0..4, A 4..6, B 6..8.
+    let cfg = TileConfig::new([(16, 64); 8]);
+    // SAFETY: Amx level (asserted by `gemm`); valid shapes.
+    unsafe { cfg.load() };
     let mut p = panels.start;
     while p < panels.end {
         let np = (panels.end - p).min(2);
@@ -113,22 +79,22 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
             let a_ptrs = [a_tile(tt), a_tile((tt + 1).min(token_tiles - 1))];
             let b_ptrs = [b[0].as_ptr(), b[1].as_ptr()];
             match (np, ntt) {
-                (2, 2) => block::<2, 2>(job, p, tt, a_ptrs, stride, b_ptrs),
-                (2, _) => block::<2, 1>(job, p, tt, a_ptrs, stride, b_ptrs),
-                (_, 2) => block::<1, 2>(job, p, tt, a_ptrs, stride, b_ptrs),
-                _ => block::<1, 1>(job, p, tt, a_ptrs, stride, b_ptrs),
+                (2, 2) => block::<2, 2>(job, p, tt, a_ptrs, b_ptrs),
+                (2, _) => block::<2, 1>(job, p, tt, a_ptrs, b_ptrs),
+                (_, 2) => block::<1, 2>(job, p, tt, a_ptrs, b_ptrs),
+                _ => block::<1, 1>(job, p, tt, a_ptrs, b_ptrs),
             }
             tt += ntt;
         }
         p += np;
     }
     // SAFETY: releases the tile state loaded above.
-    unsafe { asm!("tilerelease", options(nostack)) };
+    unsafe { amx::release() };
 }
 
 /// Copies the activations into A tiles: tile `(tt, c)` holds tokens
 /// `16tt..16tt+16` (zero past `n`), columns `64c..64c+64`.
-fn pack_acts(a: &crate::act::ActI8, tiles: usize, out: &mut Aligned) {
+fn pack_acts(a: &crate::act::ActI8, tiles: usize, out: &mut TileBuf) {
     let dst = out.as_mut_ptr();
     for t in 0..a.n() {
         let row = a.row(t);
@@ -152,7 +118,7 @@ fn pack_acts(a: &crate::act::ActI8, tiles: usize, out: &mut Aligned) {
 /// Writes a panel's codes as B tiles: tile `c`, row `4i + j` is
 /// `(line[4c + i] >> 2j) & 3`; rows past the panel's last line are zero.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-fn unpack_panel(lines: &[Line], out: &mut Aligned) {
+fn unpack_panel(lines: &[Line], out: &mut TileBuf) {
     let mask = _mm512_set1_epi8(3);
     let dst = out.as_mut_ptr();
     for (l, line) in lines.iter().enumerate() {
@@ -189,7 +155,6 @@ fn block<const P: usize, const T: usize>(
     p0: usize,
     tt0: usize,
     a_ptrs: [*const u8; 2],
-    stride: usize,
     b_ptrs: [*const u8; 2],
 ) {
     let w = job.w;
@@ -211,7 +176,7 @@ fn block<const P: usize, const T: usize>(
             for (t, ap) in a_ptrs.iter().enumerate().take(T) {
                 // SAFETY: A tile (token tile tt0 + t, chunk c) is 1 KiB
                 // inside the packed activations.
-                unsafe { load_a(t, ap.add(c * B_TILE_BYTES), stride) };
+                unsafe { load_a(t, ap.add(c * B_TILE_BYTES)) };
             }
             for (p, bp) in b_ptrs.iter().enumerate().take(P) {
                 // SAFETY: tile c of the unpacked panel, 1 KiB inside b.
@@ -264,74 +229,52 @@ fn block<const P: usize, const T: usize>(
     }
 }
 
-/// Zeroes the C tiles of a `P` x `T` block.
+/// Zeroes the C tiles of a `P` x `T` block (tile `2p + t`).
 #[inline(always)]
 fn zero<const P: usize, const T: usize>() {
-    for p in 0..P {
-        for t in 0..T {
-            // SAFETY: tilezero on a configured tile touches no memory.
-            unsafe { tilezero(2 * p + t) };
-        }
-    }
-}
-
-/// `C[p][t] += A[t] . B[p]` for a `P` x `T` block.
-#[inline(always)]
-fn dot<const P: usize, const T: usize>() {
-    for p in 0..P {
-        for t in 0..T {
-            // SAFETY: register-only tile arithmetic on configured tiles.
-            unsafe { tdpbsud(2 * p + t, 4 + t, 6 + p) };
-        }
-    }
-}
-
-/// `tilezero tmm{c}` (the tile number must be a constant in the
-/// instruction, so each is spelled out).
-///
-/// # Safety
-/// Tiles must be configured (`ldtilecfg`).
-#[inline(always)]
-unsafe fn tilezero(c: usize) {
-    // SAFETY: per the function's contract.
+    // SAFETY: tiles are configured by `gemm_impl`.
     unsafe {
-        match c {
-            0 => asm!("tilezero tmm0", options(nostack, nomem)),
-            1 => asm!("tilezero tmm1", options(nostack, nomem)),
-            2 => asm!("tilezero tmm2", options(nostack, nomem)),
-            _ => asm!("tilezero tmm3", options(nostack, nomem)),
+        amx::zero::<0>();
+        if T == 2 {
+            amx::zero::<1>();
+        }
+        if P == 2 {
+            amx::zero::<2>();
+            if T == 2 {
+                amx::zero::<3>();
+            }
         }
     }
 }
 
-/// Loads A tile `4 + t` from 16 rows at `ptr`, `stride` bytes apart.
+/// Loads A tile `4 + t` (16 rows 64 bytes apart).
 ///
 /// # Safety
-/// Tiles configured; 16 rows of 64 bytes at `ptr + i * stride` readable.
+/// Tiles configured; 1 KiB readable at `ptr`.
 #[inline(always)]
-unsafe fn load_a(t: usize, ptr: *const u8, stride: usize) {
+unsafe fn load_a(t: usize, ptr: *const u8) {
     // SAFETY: per the function's contract.
     unsafe {
         if t == 0 {
-            asm!("tileloadd tmm4, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) stride, options(nostack, readonly));
+            amx::load::<4>(ptr, TILE_COLS);
         } else {
-            asm!("tileloadd tmm5, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) stride, options(nostack, readonly));
+            amx::load::<5>(ptr, TILE_COLS);
         }
     }
 }
 
-/// Loads B tile `6 + p` from 1 KiB at `ptr`.
+/// Loads B tile `6 + p` (16 rows 64 bytes apart).
 ///
 /// # Safety
-/// Tiles configured; 1024 bytes at `ptr` readable.
+/// Tiles configured; 1 KiB readable at `ptr`.
 #[inline(always)]
 unsafe fn load_b(p: usize, ptr: *const u8) {
     // SAFETY: per the function's contract.
     unsafe {
         if p == 0 {
-            asm!("tileloadd tmm6, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) 64usize, options(nostack, readonly));
+            amx::load::<6>(ptr, 64);
         } else {
-            asm!("tileloadd tmm7, [{p} + {s}*1]", p = in(reg) ptr, s = in(reg) 64usize, options(nostack, readonly));
+            amx::load::<7>(ptr, 64);
         }
     }
 }
@@ -339,48 +282,35 @@ unsafe fn load_b(p: usize, ptr: *const u8) {
 /// Stores C tile `c` as 16 rows of 64 bytes at `ptr`.
 ///
 /// # Safety
-/// Tiles configured; 1024 bytes at `ptr` writable.
+/// Tiles configured; 1 KiB writable at `ptr`.
 #[inline(always)]
 unsafe fn store_c(c: usize, ptr: *mut u8) {
     // SAFETY: per the function's contract.
     unsafe {
         match c {
-            0 => {
-                asm!("tilestored [{p} + {s}*1], tmm0", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
-            }
-            1 => {
-                asm!("tilestored [{p} + {s}*1], tmm1", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
-            }
-            2 => {
-                asm!("tilestored [{p} + {s}*1], tmm2", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
-            }
-            _ => {
-                asm!("tilestored [{p} + {s}*1], tmm3", p = in(reg) ptr, s = in(reg) 64usize, options(nostack))
-            }
+            0 => amx::store::<0>(ptr, 64),
+            1 => amx::store::<1>(ptr, 64),
+            2 => amx::store::<2>(ptr, 64),
+            _ => amx::store::<3>(ptr, 64),
         }
     }
 }
 
-/// `tdpbsud tmm{c}, tmm{a}, tmm{b}`: C (i32) += A (signed int8) . B
-/// (unsigned int8).
-///
-/// # Safety
-/// Tiles configured.
+/// `C[p][t] += A[t] . B[p]` for a `P` x `T` block.
 #[inline(always)]
-unsafe fn tdpbsud(c: usize, a: usize, b: usize) {
-    // SAFETY: per the function's contract.
+fn dot<const P: usize, const T: usize>() {
+    // SAFETY: register-only tile arithmetic on the tiles
+    // `gemm_impl` configured.
     unsafe {
-        match (c, a, b) {
-            (0, 4, 6) => {
-                asm!("tdpbsud tmm0, tmm4, tmm6", options(nostack, nomem))
+        amx::dpbsud::<0, 4, 6>();
+        if T == 2 {
+            amx::dpbsud::<1, 5, 6>();
+        }
+        if P == 2 {
+            amx::dpbsud::<2, 4, 7>();
+            if T == 2 {
+                amx::dpbsud::<3, 5, 7>();
             }
-            (1, 5, 6) => {
-                asm!("tdpbsud tmm1, tmm5, tmm6", options(nostack, nomem))
-            }
-            (2, 4, 7) => {
-                asm!("tdpbsud tmm2, tmm4, tmm7", options(nostack, nomem))
-            }
-            _ => asm!("tdpbsud tmm3, tmm5, tmm7", options(nostack, nomem)),
         }
     }
 }

@@ -119,10 +119,10 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                 // line index < chunks since g < groups.
                 unsafe { _mm512_load_si512(panels[i][c].0.as_ptr().cast()) }
             });
-            for j in 0..4 {
+            for (j, &quad_mask) in quad_masks.iter().enumerate() {
                 let wj: [__m512i; P] = crate::arr::build(|i| {
                     if T == 1 {
-                        _mm512_and_si512(x[i], quad_masks[j])
+                        _mm512_and_si512(x[i], quad_mask)
                     } else {
                         unpack(x[i], j, mask)
                     }
