@@ -121,7 +121,10 @@ pub(crate) unsafe fn dpbsud<const C: u8, const A: u8, const B: u8>() {
 }
 
 /// A zero-filled, 64-byte aligned byte buffer (tile loads and stores are
-/// fastest aligned).
+/// fastest aligned). Storage is recycled through a per-thread pool: a
+/// fresh multi-megabyte allocation per call costs page faults that
+/// dominated GEMMs with short rows (measured: 13% of a 4096 x 256 GEMM
+/// in `exc_page_fault`).
 pub(crate) struct TileBuf {
     lines: Vec<Aligned64>,
 }
@@ -131,10 +134,26 @@ pub(crate) struct TileBuf {
 #[repr(C, align(64))]
 struct Aligned64([u8; 64]);
 
+thread_local! {
+    /// Buffers returned by dropped [`TileBuf`]s on this thread.
+    static POOL: std::cell::RefCell<Vec<Vec<Aligned64>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Buffers a thread keeps for reuse.
+const POOL_MAX: usize = 4;
+
 impl TileBuf {
     /// `bytes` zero bytes (rounded up to 64).
     pub(crate) fn zeroed(bytes: usize) -> Self {
-        TileBuf { lines: vec![Aligned64([0; 64]); bytes.div_ceil(64)] }
+        let mut lines = POOL
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        lines.clear();
+        lines.resize(bytes.div_ceil(64), Aligned64([0; 64]));
+        TileBuf { lines }
     }
     /// The start, for reads.
     pub(crate) fn as_ptr(&self) -> *const u8 {
@@ -143,5 +162,18 @@ impl TileBuf {
     /// The start, for writes.
     pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
         self.lines.as_mut_ptr().cast()
+    }
+}
+
+impl Drop for TileBuf {
+    fn drop(&mut self) {
+        let lines = std::mem::take(&mut self.lines);
+        // A thread being torn down drops the buffer instead.
+        let _ = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_MAX {
+                p.push(lines);
+            }
+        });
     }
 }
