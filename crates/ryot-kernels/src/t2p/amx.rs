@@ -125,24 +125,10 @@ fn unpack_panel(lines: &[Line], out: &mut TileBuf) {
         // SAFETY: `Line` is 64 bytes, 64-byte aligned.
         let x = unsafe { _mm512_load_si512(line.0.as_ptr().cast()) };
         for j in 0..4 {
-            let v = _mm512_and_si512(shift(x, j), mask);
+            let v = super::avx512::unpack(x, j, mask);
             // SAFETY: row 4l + j of the tiles is at byte (4l + j) * 64 <
             // tiles * 1024 (l < lines.len() <= tiles * 4), and aligned.
             unsafe { _mm512_store_si512(dst.add((4 * l + j) * 64).cast(), v) };
-        }
-    }
-}
-
-/// `x >> 2j` per 16-bit lane (the mask then keeps each byte's low 2 bits).
-#[inline(always)]
-fn shift(x: __m512i, j: usize) -> __m512i {
-    // SAFETY: callers run with AVX-512 BW enabled (inlined into them).
-    unsafe {
-        match j {
-            0 => x,
-            1 => _mm512_srli_epi16::<2>(x),
-            2 => _mm512_srli_epi16::<4>(x),
-            _ => _mm512_srli_epi16::<6>(x),
         }
     }
 }

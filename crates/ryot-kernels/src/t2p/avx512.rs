@@ -180,9 +180,9 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
 
 /// Codes of quad `j` of a line: `(x >> 2j) & 3` per byte.
 #[inline(always)]
-fn unpack(x: __m512i, j: usize, mask: __m512i) -> __m512i {
+pub(super) fn unpack(x: __m512i, j: usize, mask: __m512i) -> __m512i {
     // SAFETY: callers run with AVX-512 BW enabled (inlined into
-    // `tile`).
+    // `tile` and the AMX variant's `unpack_panel`).
     unsafe {
         let s = match j {
             0 => x,
