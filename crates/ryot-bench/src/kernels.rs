@@ -113,6 +113,8 @@ pub struct Machine {
     pub caches: [Option<usize>; 3],
     /// Same-run int8 peak of one core at `isa` (GOP/s), see `peak`.
     pub int8_peak_gops_per_core: Option<f64>,
+    /// Same-run AMX int8 tile peak of one core (GOP/s), at the `amx` level.
+    pub amx_int8_peak_gops_per_core: Option<f64>,
 }
 
 /// One measured row.
@@ -215,6 +217,7 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
     };
     progress(0, cfg.rows(), "measuring the int8 peak");
     let peak = crate::peak::int8_gops_per_core(cfg.level);
+    let amx_peak = crate::peak::amx_int8_gops_per_core(cfg.level);
     let total = cfg.rows();
     let mut results = Vec::with_capacity(total);
     let mut baseline = Vec::new();
@@ -350,6 +353,7 @@ pub fn run(cfg: &Config, progress: Progress<'_>) -> Result<Report, BenchError> {
         features: info.features.iter().map(|s| s.to_string()).collect(),
         caches: [info.l1d_bytes, info.l2_bytes, info.l3_bytes],
         int8_peak_gops_per_core: peak,
+        amx_int8_peak_gops_per_core: amx_peak,
     };
     Ok(Report { machine, baseline, results, skipped })
 }

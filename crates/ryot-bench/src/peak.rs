@@ -33,6 +33,16 @@ pub fn int8_gops_per_core(level: SimdLevel) -> Option<f64> {
     Some(best)
 }
 
+/// AMX int8 tile GOP/s of one core when `level` is `amx`; `None` otherwise.
+pub fn amx_int8_gops_per_core(level: SimdLevel) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if level == SimdLevel::Amx {
+        return ryot_kernels::amx::peak_gops();
+    }
+    let _ = level;
+    None
+}
+
 fn run(level: SimdLevel) -> i32 {
     #[cfg(target_arch = "x86_64")]
     {

@@ -22,6 +22,10 @@ pub fn render(report: &Report) -> String {
     if let Some(p) = m.int8_peak_gops_per_core {
         let _ = writeln!(s, "int8 peak: {p:.0} GOP/s per core (same run)");
     }
+    if let Some(p) = m.amx_int8_peak_gops_per_core {
+        let _ =
+            writeln!(s, "AMX int8 tile peak: {p:.0} GOP/s per core (same run)");
+    }
     let _ = writeln!(
         s,
         "{:<5} {:<14} {:>5} {:>5} {:>4} {:>3} {:<4} {:>10} {:>8} {:>8} {:>7} {:>7} {:>6}",

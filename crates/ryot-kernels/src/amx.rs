@@ -177,3 +177,44 @@ impl Drop for TileBuf {
         });
     }
 }
+
+/// The int8 tile throughput of the calling core in GOP/s (2 per multiply-
+/// add), best of three timed runs of `tdpbsud` into four independent C
+/// tiles from registers (no memory traffic): the ceiling the AMX kernels
+/// are measured against. `None` below the Amx level.
+pub fn peak_gops() -> Option<f64> {
+    if !crate::isa::SimdLevel::Amx.is_available() {
+        return None;
+    }
+    const ITERS: usize = 20_000;
+    let ops_per_iter = 4.0 * 2.0 * 16.0 * 16.0 * 64.0;
+    let zeros = TileBuf::zeroed(1024);
+    let cfg = TileConfig::new([(16, 64); 8]);
+    let mut best = 0f64;
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        // SAFETY: Amx level (checked above); valid shapes; the loads read
+        // 1 KiB of `zeros`.
+        unsafe {
+            cfg.load();
+            load::<4>(zeros.as_ptr(), 64);
+            load::<5>(zeros.as_ptr(), 64);
+            load::<6>(zeros.as_ptr(), 64);
+            load::<7>(zeros.as_ptr(), 64);
+            zero::<0>();
+            zero::<1>();
+            zero::<2>();
+            zero::<3>();
+            for _ in 0..std::hint::black_box(ITERS) {
+                dpbsud::<0, 4, 6>();
+                dpbsud::<1, 5, 6>();
+                dpbsud::<2, 4, 7>();
+                dpbsud::<3, 5, 7>();
+            }
+            release();
+        }
+        best = best
+            .max(ops_per_iter * ITERS as f64 / t.elapsed().as_secs_f64() / 1e9);
+    }
+    Some(best)
+}

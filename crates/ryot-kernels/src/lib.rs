@@ -16,7 +16,7 @@
 
 pub mod act;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod amx;
+pub mod amx;
 pub mod arr;
 pub(crate) mod blocks;
 pub mod dense;
