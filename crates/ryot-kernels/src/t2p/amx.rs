@@ -14,14 +14,15 @@
 //!     f[p][t] += (f32(C - gsum[t][g]) / act_scale[t]) * w_scale[p][g]
 //! ```
 //!
-//! The integer sums are exact and the f32 combine is the AVX-512 variant's,
-//! operation for operation, so results are bit-identical to it (and to the
+//! The integer sums are exact and the f32 combine is the AVX-512 variant's
+//! own (`avx512::combine`), so results are bit-identical to it (and to the
 //! scalar twin), which the parity tests check.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::Job;
+use super::avx512::{combine, store, unpack};
 use super::layout::{LINE_COLS, Line, PANEL_ROWS};
 use crate::amx::{self, TileBuf, TileConfig};
 
@@ -29,8 +30,8 @@ use crate::amx::{self, TileBuf, TileConfig};
 const TILE_TOKENS: usize = 16;
 /// Columns (int8 activations) one `tdpbsud` consumes per token.
 const TILE_COLS: usize = 64;
-/// Bytes of one B tile: 16 rows of 64 bytes.
-const B_TILE_BYTES: usize = 1024;
+/// Bytes of one A or B tile: 16 rows of 64 bytes.
+const TILE_BYTES: usize = 1024;
 /// Lines of a panel per B tile.
 const LINES_PER_TILE: usize = TILE_COLS / LINE_COLS;
 
@@ -54,14 +55,14 @@ fn gemm_impl(job: &Job<'_>, panels: Range<usize>) {
     // so a tile load reads 16 consecutive lines rather than 16 rows a
     // k_pad apart; tokens past `n` in the last tile stay zero.
     let token_tiles = n.div_ceil(TILE_TOKENS);
-    let mut apack = TileBuf::zeroed(token_tiles * tiles * B_TILE_BYTES);
+    let mut apack = TileBuf::zeroed(token_tiles * tiles * TILE_BYTES);
     pack_acts(a, tiles, &mut apack);
     let a_tile = |tt: usize| -> *const u8 {
-        apack.as_ptr().wrapping_add(tt * tiles * B_TILE_BYTES)
+        apack.as_ptr().wrapping_add(tt * tiles * TILE_BYTES)
     };
     let mut b = [
-        TileBuf::zeroed(tiles * B_TILE_BYTES),
-        TileBuf::zeroed(tiles * B_TILE_BYTES),
+        TileBuf::zeroed(tiles * TILE_BYTES),
+        TileBuf::zeroed(tiles * TILE_BYTES),
     ];
     // Eight tiles of 16 rows x 64 bytes: C 0..4, A 4..6, B 6..8.
     let cfg = TileConfig::new([(16, 64); 8]);
@@ -101,7 +102,7 @@ fn pack_acts(a: &crate::act::ActI8, tiles: usize, out: &mut TileBuf) {
         let (tt, i) = (t / TILE_TOKENS, t % TILE_TOKENS);
         for c in 0..tiles {
             let src = &row[c * TILE_COLS..(c + 1) * TILE_COLS];
-            let at = (tt * tiles + c) * B_TILE_BYTES + i * TILE_COLS;
+            let at = (tt * tiles + c) * TILE_BYTES + i * TILE_COLS;
             // SAFETY: `at + 64 <= token_tiles * tiles * 1024`, the buffer's
             // size; rows hold `k_pad >= tiles * 64` bytes.
             unsafe {
@@ -125,7 +126,7 @@ fn unpack_panel(lines: &[Line], out: &mut TileBuf) {
         // SAFETY: `Line` is 64 bytes, 64-byte aligned.
         let x = unsafe { _mm512_load_si512(line.0.as_ptr().cast()) };
         for j in 0..4 {
-            let v = super::avx512::unpack(x, j, mask);
+            let v = unpack(x, j, mask);
             // SAFETY: row 4l + j of the tiles is at byte (4l + j) * 64 <
             // tiles * 1024 (l < lines.len() <= tiles * 4), and aligned.
             unsafe { _mm512_store_si512(dst.add((4 * l + j) * 64).cast(), v) };
@@ -162,11 +163,11 @@ fn block<const P: usize, const T: usize>(
             for (t, ap) in a_ptrs.iter().enumerate().take(T) {
                 // SAFETY: A tile (token tile tt0 + t, chunk c) is 1 KiB
                 // inside the packed activations.
-                unsafe { load_a(t, ap.add(c * B_TILE_BYTES)) };
+                unsafe { load_a(t, ap.add(c * TILE_BYTES)) };
             }
             for (p, bp) in b_ptrs.iter().enumerate().take(P) {
                 // SAFETY: tile c of the unpacked panel, 1 KiB inside b.
-                unsafe { load_b(p, bp.add(c * B_TILE_BYTES)) };
+                unsafe { load_b(p, bp.add(c * TILE_BYTES)) };
             }
             dot::<P, T>();
         }
@@ -189,12 +190,8 @@ fn block<const P: usize, const T: usize>(
                     let s = unsafe {
                         _mm512_loadu_si512(cbuf[p][t][i].as_ptr().cast())
                     };
-                    let f = _mm512_cvtepi32_ps(_mm512_sub_epi32(s, gsum));
                     let ws = w.group_scales(p0 + p, g);
-                    // SAFETY: ws is 16 f32s.
-                    let ws = unsafe { _mm512_loadu_ps(ws.as_ptr()) };
-                    let v = _mm512_mul_ps(_mm512_div_ps(f, act), ws);
-                    facc[p][t][i] = _mm512_add_ps(facc[p][t][i], v);
+                    facc[p][t][i] = combine(facc[p][t][i], s, gsum, act, ws);
                 }
             }
         }
@@ -206,10 +203,7 @@ fn block<const P: usize, const T: usize>(
                 if tok >= n {
                     break;
                 }
-                let mut out = [0f32; 16];
-                // SAFETY: out holds 16 f32s.
-                unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *v) };
-                job.store(p0 + p, tok, &out);
+                store(job, p0 + p, tok, *v);
             }
         }
     }

@@ -159,23 +159,47 @@ fn tile<const P: usize, const T: usize>(job: &Job<'_>, p0: usize, t0: usize) {
                 } else {
                     _mm512_add_epi32(a0, a1)
                 };
-                let f = _mm512_cvtepi32_ps(_mm512_sub_epi32(s, gsum));
                 let ws = w.group_scales(p0 + pi, g);
-                // SAFETY: ws is 16 f32s.
-                let ws = unsafe { _mm512_loadu_ps(ws.as_ptr()) };
-                let v = _mm512_mul_ps(_mm512_div_ps(f, act), ws);
-                facc[pi][ti] = _mm512_add_ps(facc[pi][ti], v);
+                facc[pi][ti] = combine(facc[pi][ti], s, gsum, act, ws);
             }
         }
     }
     for (pi, row) in facc.iter().enumerate() {
         for (ti, v) in row.iter().enumerate().take(nt) {
-            let mut out = [0f32; 16];
-            // SAFETY: out holds 16 f32s.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *v) };
-            job.store(p0 + pi, t0 + ti, &out);
+            store(job, p0 + pi, t0 + ti, *v);
         }
     }
+}
+
+/// One group's step of the module formula for 16 rows:
+/// `facc + (f32(isum - gsum) / act) * w_scale`. Every AVX-512-class t2p
+/// variant (this one and AMX) combines through it, so they stay
+/// bit-identical.
+#[inline(always)]
+pub(super) fn combine(
+    facc: __m512,
+    isum: __m512i,
+    gsum: __m512i,
+    act: __m512,
+    w_scale: &[f32; 16],
+) -> __m512 {
+    // SAFETY: callers run with AVX-512 F enabled (inlined into them);
+    // w_scale is 16 f32s.
+    unsafe {
+        let f = _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, gsum));
+        let ws = _mm512_loadu_ps(w_scale.as_ptr());
+        _mm512_add_ps(facc, _mm512_mul_ps(_mm512_div_ps(f, act), ws))
+    }
+}
+
+/// Writes the 16 results `v` of panel `p` for token `t`.
+#[inline(always)]
+pub(super) fn store(job: &Job<'_>, p: usize, t: usize, v: __m512) {
+    let mut out = [0f32; 16];
+    // SAFETY: callers run with AVX-512 F enabled (inlined into them); out
+    // holds 16 f32s.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) };
+    job.store(p, t, &out);
 }
 
 /// Codes of quad `j` of a line: `(x >> 2j) & 3` per byte.
