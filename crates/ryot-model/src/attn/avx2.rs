@@ -11,100 +11,14 @@
 
 use std::arch::x86_64::*;
 
-use super::{
-    EXP_C, EXP_MIN, HeadJob, KEYS, KvRows, Q8_BLOCK, exp_poly, reduce8,
-};
+use super::rows::{Job, Rows, RowsKernel, dispatch};
+use super::{EXP_C, EXP_MIN, HeadJob, KEYS, exp_poly, reduce8};
 
 /// Whether this CPU runs this variant.
 pub(super) fn is_available() -> bool {
     is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c")
-}
-
-/// A cache row type, so each kernel is compiled for one type (no
-/// per-load dispatch).
-trait Rows: Copy {
-    /// The value at flat index `at` (as [`KvRows::get`]).
-    fn get(self, at: usize) -> f32;
-
-    /// Loads 8 values at `at` as f32. For an int8 cache, `at` must be a
-    /// multiple of 8 (then the 8 values share one scale).
-    ///
-    /// # Safety
-    /// `at + 8` must be in bounds; AVX2 and F16C available.
-    unsafe fn load8(self, at: usize) -> __m256;
-
-    /// Whether `load8` needs `at % 8 == 0`.
-    const ALIGNED: bool;
-}
-
-impl Rows for &[half::f16] {
-    #[inline(always)]
-    fn get(self, at: usize) -> f32 {
-        self[at].to_f32()
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    unsafe fn load8(self, at: usize) -> __m256 {
-        debug_assert!(at + 8 <= self.len());
-        // SAFETY: the caller guarantees `at + 8` is in bounds.
-        _mm256_cvtph_ps(unsafe {
-            _mm_loadu_si128(self.as_ptr().add(at).cast())
-        })
-    }
-
-    const ALIGNED: bool = false;
-}
-
-impl Rows for &[f32] {
-    #[inline(always)]
-    fn get(self, at: usize) -> f32 {
-        self[at]
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    unsafe fn load8(self, at: usize) -> __m256 {
-        debug_assert!(at + 8 <= self.len());
-        // SAFETY: the caller guarantees `at + 8` is in bounds.
-        unsafe { _mm256_loadu_ps(self.as_ptr().add(at)) }
-    }
-
-    const ALIGNED: bool = false;
-}
-
-/// An int8 cache's rows.
-#[derive(Clone, Copy)]
-struct Q8Rows<'a> {
-    q: &'a [i8],
-    d: &'a [f32],
-    kv_dim: usize,
-}
-
-impl Rows for Q8Rows<'_> {
-    #[inline(always)]
-    fn get(self, at: usize) -> f32 {
-        KvRows::Q8 { q: self.q, d: self.d, kv_dim: self.kv_dim }.get(at)
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
-    unsafe fn load8(self, at: usize) -> __m256 {
-        debug_assert!(at.is_multiple_of(8) && self.kv_dim.is_multiple_of(8));
-        debug_assert!(at + 8 <= self.q.len());
-        let nb = self.kv_dim.div_ceil(Q8_BLOCK);
-        let (pos, i) = (at / self.kv_dim, at % self.kv_dim);
-        let scale = self.d[pos * nb + i / Q8_BLOCK];
-        // SAFETY: as above; 8 bytes are read. `q as f32 * d` is the
-        // scalar `KvRows::get` (exact conversion, one rounding).
-        let b = unsafe { _mm_loadl_epi64(self.q.as_ptr().add(at).cast()) };
-        let f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-        _mm256_mul_ps(f, _mm256_set1_ps(scale))
-    }
-
-    const ALIGNED: bool = true;
 }
 
 /// Rounds 8 lanes to f16 and back.
@@ -139,102 +53,6 @@ pub(super) fn exp8(x: __m256) -> __m256 {
     _mm256_and_ps(v, keep)
 }
 
-/// One head's job with the row type resolved.
-#[derive(Clone, Copy)]
-struct Job<R> {
-    k: R,
-    v: R,
-    stride: usize,
-    off: usize,
-    ctx: usize,
-    d: usize,
-    scale: f32,
-}
-
-impl<R> Job<R> {
-    fn of(job: &HeadJob<'_>, k: R, v: R) -> Self {
-        Job {
-            k,
-            v,
-            stride: job.stride,
-            off: job.off,
-            ctx: job.ctx,
-            d: job.d,
-            scale: job.scale,
-        }
-    }
-}
-
-/// A kernel run over one head's cache rows, compiled once per row type
-/// `R` and accumulator mode `F16` ([`dispatch`] picks them).
-trait RowsKernel {
-    /// What the kernel returns.
-    type Out;
-    /// Runs the kernel.
-    ///
-    /// # Safety
-    /// AVX2, FMA and F16C available; the rows hold every position the
-    /// kernel attends to.
-    unsafe fn run<R: Rows, const F16: bool>(self, job: &Job<R>) -> Self::Out;
-}
-
-/// Checks that the rows hold `ctx` positions, then runs `kernel` for the
-/// job's row type and accumulator mode.
-///
-/// # Safety
-/// AVX2, FMA and F16C must be available.
-unsafe fn dispatch<K: RowsKernel>(
-    job: &HeadJob<'_>,
-    ctx: usize,
-    kernel: K,
-) -> K::Out {
-    let end = job.off + job.d;
-    assert!(
-        ctx == 0
-            || ((ctx - 1) * job.stride + end <= job.k.len()
-                && (ctx - 1) * job.stride + end <= job.v.len())
-    );
-    match (job.k, job.v) {
-        (KvRows::F16(k), KvRows::F16(v)) => {
-            // SAFETY: bounds checked above; features by the caller.
-            unsafe { with_mode(&Job::of(job, k, v), job.f16_acc, kernel) }
-        }
-        (KvRows::F32(k), KvRows::F32(v)) => {
-            // SAFETY: as above.
-            unsafe { with_mode(&Job::of(job, k, v), job.f16_acc, kernel) }
-        }
-        (
-            KvRows::Q8 { q: kq, d: kd, kv_dim },
-            KvRows::Q8 { q: vq, d: vd, .. },
-        ) => {
-            let k = Q8Rows { q: kq, d: kd, kv_dim };
-            let v = Q8Rows { q: vq, d: vd, kv_dim };
-            // SAFETY: as above.
-            unsafe { with_mode(&Job::of(job, k, v), job.f16_acc, kernel) }
-        }
-        _ => unreachable!("keys and values share one cache type"),
-    }
-}
-
-/// Runs `kernel` with the accumulator mode picked at run time.
-///
-/// # Safety
-/// As [`RowsKernel::run`].
-unsafe fn with_mode<R: Rows, K: RowsKernel>(
-    job: &Job<R>,
-    f16_acc: bool,
-    kernel: K,
-) -> K::Out {
-    // SAFETY: forwarded.
-    unsafe {
-        if f16_acc {
-            kernel.run::<R, true>(job)
-        } else {
-            kernel.run::<R, false>(job)
-        }
-    }
-}
-
 /// # Safety
 /// AVX2, FMA and F16C must be available.
 pub(super) unsafe fn attend(
@@ -262,13 +80,13 @@ pub(super) unsafe fn attend(
 /// The running softmax state of one query: the largest score so far and
 /// the sum of `exp(score - max)`.
 #[derive(Clone, Copy)]
-struct Soft {
-    max: f32,
-    sum: f32,
+pub(super) struct Soft {
+    pub max: f32,
+    pub sum: f32,
 }
 
 impl Soft {
-    const START: Soft = Soft { max: f32::NEG_INFINITY, sum: 0.0 };
+    pub const START: Soft = Soft { max: f32::NEG_INFINITY, sum: 0.0 };
 }
 
 /// The kernel for one row type and accumulator mode (`F16`: round the
@@ -290,7 +108,7 @@ unsafe fn attend_rows<R: Rows, const F16: bool>(
 
 /// Whether whole vectors never straddle an int8 scale block (and `d` is
 /// a multiple of 8).
-fn vec_ok<R>(job: &Job<R>) -> bool {
+pub(super) fn vec_ok<R>(job: &Job<R>) -> bool {
     job.d.is_multiple_of(8)
         && job.off.is_multiple_of(8)
         && job.stride.is_multiple_of(8)
@@ -302,7 +120,7 @@ fn vec_ok<R>(job: &Job<R>) -> bool {
 /// # Safety
 /// As [`attend`].
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn run_blocks<R: Rows, const F16: bool>(
+pub(super) unsafe fn run_blocks<R: Rows, const F16: bool>(
     job: &Job<R>,
     q: &[f32],
     out: &mut [f32],
@@ -337,7 +155,7 @@ unsafe fn run_blocks<R: Rows, const F16: bool>(
 /// the block's weights `exp(s - max)` to `p` (zero past `nk`).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn softmax_block(
+pub(super) fn softmax_block(
     st: &mut Soft,
     s: &[f32; KEYS],
     nk: usize,

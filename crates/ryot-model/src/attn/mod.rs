@@ -28,6 +28,8 @@ use half::f16;
 use ryot_kernels::SimdLevel;
 
 mod avx2;
+mod avx512;
+mod rows;
 mod scalar;
 
 /// Cached rows of one layer, `[pos][kv_dim]`.
@@ -108,6 +110,13 @@ pub(crate) fn attend(
 ) {
     debug_assert!(q.len() == job.d && out.len() == job.d);
     let sum = match level {
+        _ if wide(level, job.d) => {
+            // SAFETY: `wide` checked AVX-512F, AVX2, FMA and F16C; the
+            // kernel checks the lengths and the rows.
+            let [sum] =
+                unsafe { avx512::attend_group(job, [job.ctx], [q], [out]) };
+            sum
+        }
         SimdLevel::Avx2 | SimdLevel::Avx512 | SimdLevel::Amx
             if avx2::is_available() =>
         {
@@ -120,13 +129,21 @@ pub(crate) fn attend(
     out.iter_mut().for_each(|o| *o *= inv);
 }
 
+/// Whether heads of width `d` run on the AVX-512 kernel at `level`.
+fn wide(level: SimdLevel, d: usize) -> bool {
+    matches!(level, SimdLevel::Avx512 | SimdLevel::Amx)
+        && avx512::is_available()
+        && avx512::takes(d)
+}
+
 /// Queries [`attend_group`] takes at once.
 pub(crate) use avx2::GROUP;
 
 /// [`attend`] for `G` queries of one head: `job` with context `ctxs[i]`
 /// for query `qs[i]`, written to `outs[i]`. The same bits as `G` calls of
-/// [`attend`]; the AVX2 kernel runs the key blocks the queries share
-/// together, which hides the latency of narrow heads.
+/// [`attend`]; the SIMD kernels run the key blocks the queries share
+/// together, which hides the latency of narrow heads (AVX2) or shares
+/// each key and value load among the queries (AVX-512).
 pub(crate) fn attend_group<const G: usize>(
     level: SimdLevel,
     job: &HeadJob<'_>,
@@ -134,31 +151,45 @@ pub(crate) fn attend_group<const G: usize>(
     qs: [&[f32]; G],
     mut outs: [&mut [f32]; G],
 ) {
-    match level {
+    let sums = match level {
+        _ if wide(level, job.d) => {
+            // SAFETY: `is_available` checked AVX-512F, AVX2, FMA and
+            // F16C; the kernel checks the lengths and the rows against
+            // every context.
+            unsafe {
+                avx512::attend_group(
+                    job,
+                    ctxs,
+                    qs,
+                    outs.each_mut().map(|o| &mut **o),
+                )
+            }
+        }
         SimdLevel::Avx2 | SimdLevel::Avx512 | SimdLevel::Amx
             if avx2::is_available() =>
         {
             // SAFETY: `is_available` checked AVX2, FMA and F16C; the
             // kernel checks the lengths and the rows against every
             // context.
-            let sums = unsafe {
+            unsafe {
                 avx2::attend_group(
                     job,
                     ctxs,
                     qs,
                     outs.each_mut().map(|o| &mut **o),
                 )
-            };
-            for (o, sum) in outs.iter_mut().zip(sums) {
-                let inv = 1.0 / sum;
-                o.iter_mut().for_each(|x| *x *= inv);
             }
         }
         _ => {
             for ((o, q), ctx) in outs.iter_mut().zip(qs).zip(ctxs) {
                 attend(level, &HeadJob { ctx, ..*job }, q, o);
             }
+            return;
         }
+    };
+    for (o, sum) in outs.iter_mut().zip(sums) {
+        let inv = 1.0 / sum;
+        o.iter_mut().for_each(|x| *x *= inv);
     }
 }
 
@@ -387,8 +418,8 @@ mod tests {
         }
     }
 
-    /// A group of queries gives the bits of one `attend` per query, at
-    /// every level, for every cache type, narrow and wide heads, and
+    /// A group of queries at every level gives the bits of one scalar
+    /// `attend` per query, for every cache type, narrow and wide heads, and
     /// contexts that share no, some or many full key blocks.
     #[test]
     fn group_equals_single_queries() {
@@ -399,7 +430,7 @@ mod tests {
     /// [`group_equals_single_queries`] for groups of `G`.
     fn group_equals_single<const G: usize>() {
         let mut seed = 11u64;
-        for &d in &[8usize, 16, 13, 24, 64] {
+        for &d in &[8usize, 16, 13, 24, 32, 64, 128] {
             let caches = Caches::new(d, 48, &mut seed);
             let mut qs: Vec<f32> = (0..G * d).map(|_| rng(&mut seed)).collect();
             round_f16(&mut qs);
@@ -410,14 +441,23 @@ mod tests {
                 std::array::from_fn(|i| [16, 8, 24, 17][i % 4] + i / 4);
             for ctxs in [runs(1), runs(9), runs(40), mixed, [48; G]] {
                 for job in caches.jobs(d) {
-                    for level in [SimdLevel::Scalar, SimdLevel::Avx2] {
-                        if level == SimdLevel::Avx2 && !avx2::is_available() {
+                    for level in
+                        [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512]
+                    {
+                        let ok = match level {
+                            SimdLevel::Avx2 => avx2::is_available(),
+                            SimdLevel::Avx512 => avx512::is_available(),
+                            _ => true,
+                        };
+                        if !ok {
+                            eprintln!("{level} not available: skipped");
                             continue;
                         }
                         let mut want = vec![0.0f32; G * d];
                         for (i, o) in want.chunks_exact_mut(d).enumerate() {
                             let one = HeadJob { ctx: ctxs[i], ..job };
-                            attend(level, &one, &qs[i * d..(i + 1) * d], o);
+                            let q = &qs[i * d..(i + 1) * d];
+                            attend(SimdLevel::Scalar, &one, q, o);
                         }
                         let mut got = vec![f32::NAN; G * d];
                         let mut it = got.chunks_exact_mut(d);
@@ -441,16 +481,17 @@ mod tests {
         }
     }
 
-    /// Scalar and AVX2 agree bit for bit, for f16 and f32 caches, head
-    /// widths with and without a tail, and every context length.
+    /// Scalar, AVX2 and AVX-512 (where available) agree bit for bit, for
+    /// every cache type, head widths with and without a tail, and every
+    /// context length.
     #[test]
-    fn avx2_equals_scalar() {
+    fn simd_equals_scalar() {
         if !avx2::is_available() {
             eprintln!("AVX2/FMA/F16C not available: skipped");
             return;
         }
         let mut seed = 7u64;
-        for &d in &[8usize, 13, 64, 72, 128] {
+        for &d in &[8usize, 13, 16, 48, 64, 72, 128] {
             let caches = Caches::new(d, 40, &mut seed);
             let stride = caches.stride;
             let mut q: Vec<f32> = (0..d).map(|_| rng(&mut seed)).collect();
@@ -463,11 +504,23 @@ mod tests {
                     let mut b = vec![0.0; d];
                     attend(SimdLevel::Scalar, &job, &q, &mut a);
                     attend(SimdLevel::Avx2, &job, &q, &mut b);
+                    let bits = |v: &[f32]| {
+                        v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                    };
                     assert_eq!(
-                        a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                        b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                        "d {d} ctx {ctx} f16_acc {f16_acc}"
+                        bits(&a),
+                        bits(&b),
+                        "avx2 d {d} ctx {ctx} f16_acc {f16_acc}"
                     );
+                    if avx512::is_available() {
+                        let mut c = vec![0.0; d];
+                        attend(SimdLevel::Avx512, &job, &q, &mut c);
+                        assert_eq!(
+                            bits(&a),
+                            bits(&c),
+                            "avx512 d {d} ctx {ctx} f16_acc {f16_acc}"
+                        );
+                    }
                     // And against a plain two-pass softmax in f64.
                     let kr =
                         |j: usize, i: usize| k.get(j * stride + d + i) as f64;
