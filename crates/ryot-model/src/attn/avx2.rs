@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use super::rows::{Job, Rows, RowsKernel, dispatch};
+use super::rows::{GroupRows, Job, Rows, RowsKernel, dispatch};
 use super::{EXP_C, EXP_MIN, HeadJob, KEYS, exp_poly, reduce8};
 
 /// Whether this CPU runs this variant.
@@ -222,56 +222,35 @@ pub(super) fn sum8(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<1>(t, t)))
 }
 
-/// [`attend`] for `G` queries of one head that share the job's
-/// cache rows and differ only in their context lengths `ctxs`: the key
-/// blocks all of them see in full run for the group together (so the
-/// latency chains of narrow heads overlap and each value row is loaded
-/// once), the rest query by query. Every query sees exactly the
-/// operations of [`attend`], so the results are the same bits. Returns the
-/// softmax denominators; `outs` hold the unnormalised sums.
-///
-/// # Safety
-/// AVX2, FMA and F16C must be available.
-pub(super) unsafe fn attend_group<const G: usize>(
-    job: &HeadJob<'_>,
-    ctxs: [usize; G],
-    qs: [&[f32]; G],
-    outs: [&mut [f32]; G],
-) -> [f32; G] {
-    struct Group<'a, 'b, const G: usize> {
+/// The AVX2 group kernel ([`super::rows::attend_group`]): for `G`
+/// queries of one head that share the job's cache rows and differ only in
+/// their context lengths, the key blocks all of them see in full run for
+/// the group together (so the latency chains of narrow heads overlap and
+/// each value row is loaded once), the rest query by query. Every query
+/// sees exactly the operations of [`attend`], so the results are the same
+/// bits. Needs AVX2, FMA and F16C.
+pub(super) struct Avx2;
+
+impl GroupRows for Avx2 {
+    unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
+        job: &Job<R>,
         ctxs: [usize; G],
-        qs: [&'a [f32]; G],
-        outs: [&'b mut [f32]; G],
+        qs: [&[f32]; G],
+        outs: [&mut [f32]; G],
+    ) -> [f32; G] {
+        // SAFETY: forwarded.
+        unsafe { group_rows::<R, F16, G>(job, ctxs, qs, outs) }
     }
-    impl<const G: usize> RowsKernel for Group<'_, '_, G> {
-        type Out = [f32; G];
-        unsafe fn run<R: Rows, const F16: bool>(
-            self,
-            job: &Job<R>,
-        ) -> [f32; G] {
-            // SAFETY: forwarded.
-            unsafe {
-                group_rows::<R, F16, G>(job, self.ctxs, self.qs, self.outs)
-            }
-        }
-    }
-    let lens_ok = outs.iter().all(|o| o.len() == job.d)
-        && qs.iter().all(|q| q.len() == job.d);
-    assert!(lens_ok, "attend_group: query or output length");
-    let cmax = ctxs.iter().copied().max().unwrap_or(0);
-    // SAFETY: features by the caller; `dispatch` checks the rows up to
-    // the longest context.
-    unsafe { dispatch(job, cmax, Group { ctxs, qs, outs }) }
 }
 
-/// The most queries attended together by [`attend_group`] (the size of
+/// The most queries attended together by a group kernel (the size of
 /// a prefill unit; see `kv::attention`).
 pub(crate) const GROUP: usize = 8;
 
-/// [`attend_group`] for one row type and accumulator mode.
+/// [`Avx2`]'s group kernel for one row type and accumulator mode.
 ///
 /// # Safety
-/// As [`attend_group`].
+/// AVX2, FMA and F16C available; the rows hold every query's context.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
     job: &Job<R>,
@@ -311,6 +290,25 @@ unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
             }
         }
     }
+    // SAFETY: forwarded.
+    unsafe { finish_group::<R, F16, G>(job, ctxs, qs, outs, st, common) }
+}
+
+/// Runs each query's key blocks from `common` (where the blocks the group
+/// shared end) to its own context, continuing from its state `st` and
+/// accumulator; returns the softmax denominators.
+///
+/// # Safety
+/// AVX2, FMA and F16C available; every query's keys in bounds.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn finish_group<R: Rows, const F16: bool, const G: usize>(
+    job: &Job<R>,
+    ctxs: [usize; G],
+    qs: [&[f32]; G],
+    mut outs: [&mut [f32]; G],
+    mut st: [Soft; G],
+    common: usize,
+) -> [f32; G] {
     for (i, o) in outs.iter_mut().enumerate() {
         let one = Job { ctx: ctxs[i], ..*job };
         // SAFETY: query i's keys are in bounds (caller).

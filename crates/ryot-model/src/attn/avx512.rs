@@ -17,9 +17,9 @@
 
 use std::arch::x86_64::*;
 
-use super::avx2::{self, Soft, run_blocks, softmax_block, vec_ok};
-use super::rows::{Job, Rows, RowsKernel, dispatch};
-use super::{HeadJob, KEYS};
+use super::KEYS;
+use super::avx2::{self, Soft, finish_group, softmax_block, vec_ok};
+use super::rows::{GroupRows, Job, Rows};
 
 /// Whether this CPU runs this variant.
 pub(super) fn is_available() -> bool {
@@ -37,48 +37,27 @@ pub(super) fn takes(d: usize) -> bool {
 /// 16 accumulator registers.
 const QB: usize = 4;
 
-/// [`super::avx2::attend_group`], with the shared key blocks on AVX-512.
-/// Returns the softmax denominators; `outs` hold the unnormalised sums.
-///
-/// # Safety
-/// [`is_available`] must hold.
-pub(super) unsafe fn attend_group<const G: usize>(
-    job: &HeadJob<'_>,
-    ctxs: [usize; G],
-    qs: [&[f32]; G],
-    outs: [&mut [f32]; G],
-) -> [f32; G] {
-    struct Group<'a, 'b, const G: usize> {
+/// The AVX-512 group kernel ([`super::rows::attend_group`]): the key
+/// blocks all queries share on AVX-512, the rest on AVX2. Needs
+/// [`is_available`].
+pub(super) struct Avx512;
+
+impl GroupRows for Avx512 {
+    unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
+        job: &Job<R>,
         ctxs: [usize; G],
-        qs: [&'a [f32]; G],
-        outs: [&'b mut [f32]; G],
+        qs: [&[f32]; G],
+        outs: [&mut [f32]; G],
+    ) -> [f32; G] {
+        // SAFETY: forwarded.
+        unsafe { group_rows::<R, F16, G>(job, ctxs, qs, outs) }
     }
-    impl<const G: usize> RowsKernel for Group<'_, '_, G> {
-        type Out = [f32; G];
-        unsafe fn run<R: Rows, const F16: bool>(
-            self,
-            job: &Job<R>,
-        ) -> [f32; G] {
-            // SAFETY: forwarded (AVX-512F checked by `attend_group`'s
-            // caller).
-            unsafe {
-                group_rows::<R, F16, G>(job, self.ctxs, self.qs, self.outs)
-            }
-        }
-    }
-    let lens_ok = outs.iter().all(|o| o.len() == job.d)
-        && qs.iter().all(|q| q.len() == job.d);
-    assert!(lens_ok, "attend_group: query or output length");
-    let cmax = ctxs.iter().copied().max().unwrap_or(0);
-    // SAFETY: features by the caller; `dispatch` checks the rows up to
-    // the longest context.
-    unsafe { dispatch(job, cmax, Group { ctxs, qs, outs }) }
 }
 
-/// [`attend_group`] for one row type and accumulator mode.
+/// [`Avx512`]'s group kernel for one row type and accumulator mode.
 ///
 /// # Safety
-/// As [`attend_group`]; the rows hold every query's context.
+/// [`is_available`]; the rows hold every query's context.
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma,f16c")]
 unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
     job: &Job<R>,
@@ -126,13 +105,9 @@ unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
             }
         }
     }
-    for (i, o) in outs.iter_mut().enumerate() {
-        let one = Job { ctx: ctxs[i], ..*job };
-        // SAFETY: query i's keys are in bounds (caller); AVX2, FMA and
-        // F16C come with AVX-512F here (`is_available`).
-        unsafe { run_blocks::<R, F16>(&one, qs[i], o, &mut st[i], common) };
-    }
-    st.map(|s| s.sum)
+    // SAFETY: every query's keys are in bounds (caller); AVX2, FMA and
+    // F16C come with this variant (`is_available`).
+    unsafe { finish_group::<R, F16, G>(job, ctxs, qs, outs, st, common) }
 }
 
 /// The scaled scores of keys `j..j + KEYS` for `N` queries.

@@ -113,8 +113,14 @@ pub(crate) fn attend(
         _ if wide(level, job.d) => {
             // SAFETY: `wide` checked AVX-512F, AVX2, FMA and F16C; the
             // kernel checks the lengths and the rows.
-            let [sum] =
-                unsafe { avx512::attend_group(job, [job.ctx], [q], [out]) };
+            let [sum] = unsafe {
+                rows::attend_group::<avx512::Avx512, 1>(
+                    job,
+                    [job.ctx],
+                    [q],
+                    [out],
+                )
+            };
             sum
         }
         SimdLevel::Avx2 | SimdLevel::Avx512 | SimdLevel::Amx
@@ -157,7 +163,7 @@ pub(crate) fn attend_group<const G: usize>(
             // F16C; the kernel checks the lengths and the rows against
             // every context.
             unsafe {
-                avx512::attend_group(
+                rows::attend_group::<avx512::Avx512, G>(
                     job,
                     ctxs,
                     qs,
@@ -172,7 +178,7 @@ pub(crate) fn attend_group<const G: usize>(
             // kernel checks the lengths and the rows against every
             // context.
             unsafe {
-                avx2::attend_group(
+                rows::attend_group::<avx2::Avx2, G>(
                     job,
                     ctxs,
                     qs,

@@ -246,3 +246,60 @@ unsafe fn with_mode<R: Rows, K: RowsKernel>(
         }
     }
 }
+
+/// A variant's kernel for a group of queries of one head (see
+/// [`attend_group`]), compiled per row type and accumulator mode.
+pub(super) trait GroupRows {
+    /// Runs the group: returns the softmax denominators, leaves the
+    /// unnormalised sums in `outs`.
+    ///
+    /// # Safety
+    /// The variant's CPU features available; the rows hold every query's
+    /// context; every query and output holds `d` values.
+    unsafe fn group_rows<R: Rows, const F16: bool, const G: usize>(
+        job: &Job<R>,
+        ctxs: [usize; G],
+        qs: [&[f32]; G],
+        outs: [&mut [f32]; G],
+    ) -> [f32; G];
+}
+
+/// Checks the lengths and the rows against the longest context, then runs
+/// variant `V`'s group kernel for the job's row type and accumulator mode.
+///
+/// # Safety
+/// `V`'s CPU features (at least AVX2, FMA and F16C) must be available.
+pub(super) unsafe fn attend_group<V: GroupRows, const G: usize>(
+    job: &HeadJob<'_>,
+    ctxs: [usize; G],
+    qs: [&[f32]; G],
+    outs: [&mut [f32]; G],
+) -> [f32; G] {
+    struct Group<'a, 'b, V, const G: usize> {
+        ctxs: [usize; G],
+        qs: [&'a [f32]; G],
+        outs: [&'b mut [f32]; G],
+        variant: std::marker::PhantomData<V>,
+    }
+    impl<V: GroupRows, const G: usize> RowsKernel for Group<'_, '_, V, G> {
+        type Out = [f32; G];
+        unsafe fn run<R: Rows, const F16: bool>(
+            self,
+            job: &Job<R>,
+        ) -> [f32; G] {
+            // SAFETY: forwarded (features by `attend_group`'s caller,
+            // lengths checked there, rows by `dispatch`).
+            unsafe {
+                V::group_rows::<R, F16, G>(job, self.ctxs, self.qs, self.outs)
+            }
+        }
+    }
+    let lens_ok = outs.iter().all(|o| o.len() == job.d)
+        && qs.iter().all(|q| q.len() == job.d);
+    assert!(lens_ok, "attend_group: query or output length");
+    let cmax = ctxs.iter().copied().max().unwrap_or(0);
+    let variant = std::marker::PhantomData::<V>;
+    // SAFETY: features by the caller; `dispatch` checks the rows up to
+    // the longest context.
+    unsafe { dispatch(job, cmax, Group { ctxs, qs, outs, variant }) }
+}
