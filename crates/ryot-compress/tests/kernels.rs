@@ -220,7 +220,7 @@ fn fast_scan_batches_equal_single_queries() {
     for (cb, n) in [(1, 33), (5, 100), (48, 257)] {
         let rows = bytes(&mut rng, n * cb);
         let blocks = fastscan::to_blocks(&rows, cb, n);
-        for nq in [1, 2, 3, 4, 5, 7, 9] {
+        for nq in [1, 2, 3, 4, 5, 7, 9, 17] {
             let luts: Vec<Vec<u8>> = (0..nq)
                 .map(|_| {
                     let t = floats(&mut rng, cb * 32);

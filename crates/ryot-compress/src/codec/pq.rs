@@ -65,6 +65,10 @@ pub fn unit_rows(x: &Matrix) -> bool {
 /// gives the same recall@10 to 0.001).
 pub const FS_RERANK: usize = 2;
 
+/// Queries scanned together by the fast-scan kernel (one pass over the
+/// codes serves all of them; 8 is its widest batch).
+const FS_QUERY_BATCH: usize = 8;
+
 impl Pq {
     /// Checks the shape parameters.
     pub fn check(dim: usize, m: usize, bits: u32) -> Result<()> {
@@ -393,8 +397,8 @@ impl Codec for Pq {
         let c = rerank_count(k).min(n);
         let mut out = Vec::with_capacity(queries.rows);
         let mut code = vec![0u8; cb];
-        for start in (0..queries.rows).step_by(4) {
-            let end = (start + 4).min(queries.rows);
+        for start in (0..queries.rows).step_by(FS_QUERY_BATCH) {
+            let end = (start + FS_QUERY_BATCH).min(queries.rows);
             let subs: Vec<Vec<f32>> =
                 (start..end).map(|i| self.sub_lut(queries.row(i))).collect();
             let qls: Vec<Vec<u8>> = subs
