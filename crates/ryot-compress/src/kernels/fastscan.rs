@@ -260,14 +260,14 @@ pub fn search_batch(
     match isa() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => {
-            let evex = avx2::evex_available();
+            let evex = super::evex_allowed();
             let mut i = 0;
             while i < luts.len() {
                 let t = &mut tops[i..];
                 if evex && luts.len() - i >= 8 {
                     let l: [&[u8]; 8] = std::array::from_fn(|j| luts[i + j]);
                     // SAFETY: see `sums`; every table was checked above;
-                    // AVX-512VL/BW detected.
+                    // `evex_allowed` detected AVX-512VL/BW.
                     unsafe { avx2::search_n_evex::<8>(l, blocks, cb, n, t) };
                     i += 8;
                     continue;
@@ -530,12 +530,6 @@ mod avx2 {
                 offer(even, odd, b, n, &mut tops[q]);
             }
         }
-    }
-
-    /// Whether [`search_n_evex`] can run (AVX-512VL and BW).
-    pub fn evex_available() -> bool {
-        is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512bw")
     }
 
     /// [`search_n`] compiled with AVX-512VL/BW enabled: the same 256-bit

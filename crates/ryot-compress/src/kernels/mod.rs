@@ -70,6 +70,30 @@ pub fn forced() -> Result<Option<Isa>> {
     Ok(Some(want))
 }
 
+/// Whether kernels may use AVX-512VL/BW encodings (32 vector registers
+/// for 256-bit code): the CPU has them and `RYOT_FORCE_ISA` does not ask
+/// for `avx2` or `scalar`. Detected once.
+pub fn evex_allowed() -> bool {
+    static E: OnceLock<bool> = OnceLock::new();
+    *E.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let lower = std::env::var("RYOT_FORCE_ISA").is_ok_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "avx2" | "scalar"
+                )
+            });
+            isa() == Isa::Avx2
+                && !lower
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512bw")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
+}
+
 /// The level in use (detected once; an invalid override falls back to the
 /// hardware level — callers that can report errors check [`forced`]).
 pub fn isa() -> Isa {
