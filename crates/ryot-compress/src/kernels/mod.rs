@@ -3,9 +3,13 @@
 //!
 //! `RYOT_FORCE_ISA=scalar|avx2|avx512|amx` lowers the level, as in
 //! `ryot-kernels`; there is no AVX-512 or AMX variant here, so those run
-//! the AVX2 code (an AVX-512 VBMI fast-scan, `vpermb` on two blocks per
-//! register, measured no faster than AVX2 on a Xeon: 6.5k-9.0k vs 8.8k
-//! queries/s, `examples/fastscan_speed.rs`). Integer kernels (Hamming) match their scalar twins exactly;
+//! the AVX2 code. Fast-scan compiles that code a second time with
+//! AVX-512VL/BW where allowed ([`evex_allowed`]): the same 256-bit
+//! operations with 32 registers, 8 queries per pass. (An AVX-512 VBMI
+//! fast-scan, `vpermb` on two blocks per register, measured no faster
+//! than AVX2 on a Xeon: 6.5k-9.0k vs 8.8k queries/s,
+//! `examples/fastscan_speed.rs`.) Integer kernels (Hamming) match their
+//! scalar twins exactly;
 //! float kernels sum in the same order per output, so they match to the
 //! last bit except for FMA contraction (tolerance [`F32_TOL`]).
 
@@ -53,16 +57,26 @@ fn hw() -> Isa {
     Isa::Scalar
 }
 
+/// `RYOT_FORCE_ISA` parsed: the scan level it names, and whether it
+/// still allows AVX-512 encodings (`avx512`, `amx`); `None` for an unknown
+/// name.
+fn parse_forced(v: &str) -> Option<(Isa, bool)> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "scalar" => Some((Isa::Scalar, false)),
+        "avx2" => Some((Isa::Avx2, false)),
+        "avx512" | "amx" => Some((Isa::Avx2, true)),
+        _ => None,
+    }
+}
+
 /// Checks `RYOT_FORCE_ISA`: `Ok(None)` when unset, an error when it names
 /// an unknown level or one this CPU lacks.
 pub fn forced() -> Result<Option<Isa>> {
     let Ok(v) = std::env::var("RYOT_FORCE_ISA") else {
         return Ok(None);
     };
-    let want = match v.trim().to_ascii_lowercase().as_str() {
-        "scalar" => Isa::Scalar,
-        "avx2" | "avx512" | "amx" => Isa::Avx2,
-        _ => return Err(Error::Isa(v)),
+    let Some((want, _)) = parse_forced(&v) else {
+        return Err(Error::Isa(v));
     };
     if want > hw() {
         return Err(Error::Isa(v));
@@ -71,21 +85,20 @@ pub fn forced() -> Result<Option<Isa>> {
 }
 
 /// Whether kernels may use AVX-512VL/BW encodings (32 vector registers
-/// for 256-bit code): the CPU has them and `RYOT_FORCE_ISA` does not ask
-/// for `avx2` or `scalar`. Detected once.
+/// for 256-bit code): the CPU has them, the level is AVX2, and
+/// `RYOT_FORCE_ISA` does not ask for `avx2` or `scalar` (an unknown name
+/// falls back to the hardware, as in [`isa`]). Detected once.
 pub fn evex_allowed() -> bool {
     static E: OnceLock<bool> = OnceLock::new();
     *E.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            let lower = std::env::var("RYOT_FORCE_ISA").is_ok_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "avx2" | "scalar"
-                )
-            });
+            let wide = std::env::var("RYOT_FORCE_ISA")
+                .ok()
+                .and_then(|v| parse_forced(&v))
+                .is_none_or(|(_, wide)| wide);
             isa() == Isa::Avx2
-                && !lower
+                && wide
                 && is_x86_feature_detected!("avx512vl")
                 && is_x86_feature_detected!("avx512bw")
         }

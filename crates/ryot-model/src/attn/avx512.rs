@@ -1,5 +1,6 @@
-//! AVX-512 variant of [`super::attend_group`] (prefill) for heads whose
-//! width is a multiple of 16, bit-identical to the scalar twin.
+//! AVX-512 variant of [`super::attend_group`] (prefill) and, as a group
+//! of one, of [`super::attend`] (decode), for heads whose width is a
+//! multiple of 16; bit-identical to the scalar twin.
 //!
 //! The key blocks all queries of a group see in full run here; the rest
 //! (at most two blocks per query) run through the AVX2 variant.

@@ -15,8 +15,8 @@
 //! ```
 //!
 //! `exp` is [`exp_poly`], one polynomial evaluated with the same fused
-//! multiply-adds in every variant, so the scalar and AVX2 results are
-//! bit-identical: the q·k dot product sums 8 lanes with fused
+//! multiply-adds in every variant, so the scalar, AVX2 and AVX-512
+//! results are bit-identical: the q·k dot product sums 8 lanes with fused
 //! multiply-adds (lane `l` takes elements `i ≡ l mod 8`) and reduces them
 //! in a fixed tree; the value accumulator is updated with fused
 //! multiply-adds and, for an f16 cache, rounded to f16 after every step as
@@ -159,9 +159,9 @@ pub(crate) fn attend_group<const G: usize>(
 ) {
     let sums = match level {
         _ if wide(level, job.d) => {
-            // SAFETY: `is_available` checked AVX-512F, AVX2, FMA and
-            // F16C; the kernel checks the lengths and the rows against
-            // every context.
+            // SAFETY: `wide` checked AVX-512F, AVX2, FMA and F16C; the
+            // kernel checks the lengths and the rows against every
+            // context.
             unsafe {
                 rows::attend_group::<avx512::Avx512, G>(
                     job,
