@@ -111,58 +111,58 @@ fn dispatch_respects_force_isa_names() {
     // The dispatcher's view must be one of the two levels, and an
     // invalid override must be reported by `forced`.
     let l = ryot_compress::kernels::isa();
-    assert!(matches!(l.name(), "scalar" | "avx2"));
+    assert!(matches!(l.name(), "scalar" | "avx2" | "avx512"));
     if std::env::var("RYOT_FORCE_ISA").is_ok_and(|v| v == "scalar") {
         assert_eq!(l.name(), "scalar");
     }
 }
 
 mod fast_scan {
-    use ryot_compress::kernels::fastscan::{self, BLOCK};
+    use ryot_compress::kernels::fastscan::{self, BLOCK, Limits};
     use ryot_compress::rng::Rng;
 
-    /// Direct integer sums from row-major codes (two-pair sums wrap in
-    /// u8, as documented).
-    fn direct(lut: &[u8], rows: &[u8], cb: usize, n: usize) -> Vec<u16> {
+    /// Direct integer sums from row-major codes.
+    fn direct(lut: &[u8], rows: &[u8], cb: usize, n: usize) -> Vec<u32> {
         (0..n)
             .map(|i| {
-                let pair = |p: usize| {
-                    let c = rows[i * cb + p];
-                    lut[32 * p + (c & 15) as usize]
-                        .wrapping_add(lut[32 * p + 16 + (c >> 4) as usize])
-                };
-                let mut s = 0u16;
-                for p in (0..cb).step_by(2) {
-                    let mut v = pair(p);
-                    if p + 1 < cb {
-                        v = v.wrapping_add(pair(p + 1));
-                    }
-                    s = s.wrapping_add(v as u16);
-                }
-                s
+                (0..cb)
+                    .map(|p| {
+                        let c = rows[i * cb + p];
+                        u32::from(lut[32 * p + (c & 15) as usize])
+                            + u32::from(lut[32 * p + 16 + (c >> 4) as usize])
+                    })
+                    .sum()
             })
             .collect()
     }
 
+    /// A random table within `lim` (entries up to the limit, scaled down
+    /// when the total would pass it).
+    fn table(rng: &mut Rng, cb: usize, lim: Limits) -> Vec<u8> {
+        let top = u64::from(lim.entry) + 1;
+        let per = (u64::from(lim.total) / (2 * cb as u64)).min(top - 1);
+        (0..cb * 32).map(|_| (rng.next_u64() % top).min(per) as u8).collect()
+    }
+
     #[test]
     fn dispatched_sums_and_search_equal_the_scalar_twin() {
-        // Runs whatever ISA is dispatched (AVX2 here) against the scalar
-        // reference and a direct sum, on odd sizes, with full-range
-        // tables (wrapping must agree too) and quantized ones.
+        // Runs whatever ISA is dispatched against the scalar reference
+        // and a direct sum, on odd sizes, with tables up to the kernel's
+        // limits and quantized ones.
         let mut rng = Rng::new(5);
+        let lim = fastscan::table_limits();
         for cb in [1, 2, 3, 7, 48] {
             for n in [1, 5, 31, 32, 33, 100, 257] {
                 let rows: Vec<u8> =
                     (0..n * cb).map(|_| rng.next_u64() as u8).collect();
                 let blocks = fastscan::to_blocks(&rows, cb, n);
                 assert_eq!(fastscan::from_blocks(&blocks, cb, n), rows);
-                let full: Vec<u8> =
-                    (0..cb * 32).map(|_| rng.next_u64() as u8).collect();
+                let full = table(&mut rng, cb, lim);
                 let t: Vec<f32> = (0..cb * 32).map(|_| rng.normal()).collect();
                 let q = fastscan::quantize_lut(&t, 2 * cb).lut;
                 for lut in [&full, &q] {
                     let want = direct(lut, &rows, cb, n);
-                    let mut got = vec![0u16; n];
+                    let mut got = vec![0u32; n];
                     fastscan::sums(lut, &blocks, cb, n, &mut got);
                     assert_eq!(got, want, "cb {cb} n {n}");
                     for c in [1, 10, n] {
@@ -172,7 +172,7 @@ mod fast_scan {
                         assert_eq!(a, b, "cb {cb} n {n} c {c}");
                         assert_eq!(a.len(), c.min(n));
                         // Best first, ties by lower row.
-                        let mut w: Vec<(u16, u32)> = want
+                        let mut w: Vec<(u32, u32)> = want
                             .iter()
                             .enumerate()
                             .map(|(i, &s)| (s, i as u32))
@@ -187,29 +187,52 @@ mod fast_scan {
     }
 
     #[test]
-    fn quantized_tables_fit_u8_pairs_and_u16_totals() {
+    fn quantized_tables_fit_the_kernel_limits() {
         let mut rng = Rng::new(6);
-        for m in [2, 96, 600] {
-            let t: Vec<f32> = (0..m * 16).map(|_| rng.normal() * 3.0).collect();
-            let q = fastscan::quantize_lut(&t, m);
-            assert!(q.lut.iter().all(|&v| v <= 63));
-            let worst: u32 = (0..m)
-                .map(|j| *q.lut[j * 16..(j + 1) * 16].iter().max().unwrap())
-                .map(u32::from)
-                .sum();
-            assert!(worst <= 65535, "m {m}: {worst}");
-            // The float score is recovered to within rounding.
-            let (j, k) = (m / 2, 7);
-            let back = q.lut[j * 16 + k] as f32 / q.scale;
-            let mins: f32 = t[j * 16..(j + 1) * 16]
-                .iter()
-                .copied()
-                .fold(f32::INFINITY, f32::min);
-            assert!((back + mins - t[j * 16 + k]).abs() <= 0.51 / q.scale);
+        for lim in [fastscan::AVX2_LIMITS, fastscan::WIDE_LIMITS] {
+            for m in [2, 96, 600] {
+                let t: Vec<f32> =
+                    (0..m * 16).map(|_| rng.normal() * 3.0).collect();
+                let q = fastscan::quantize_lut_within(&t, m, lim);
+                assert!(fastscan::within(&q.lut, lim), "m {m} {lim:?}");
+                // The largest range uses the whole entry range unless
+                // the total binds.
+                let hi = *q.lut.iter().max().unwrap();
+                assert!(hi >= lim.entry - 1 || lim.total < u32::MAX);
+                // The float score is recovered to within rounding.
+                let (j, k) = (m / 2, 7);
+                let back = q.lut[j * 16 + k] as f32 / q.scale;
+                let mins: f32 = t[j * 16..(j + 1) * 16]
+                    .iter()
+                    .copied()
+                    .fold(f32::INFINITY, f32::min);
+                assert!((back + mins - t[j * 16 + k]).abs() <= 0.51 / q.scale);
+            }
+            // A constant table does not divide by zero.
+            let q = fastscan::quantize_lut_within(&[1.0; 32], 2, lim);
+            assert!(q.lut.iter().all(|&v| v == 0) && q.scale.is_finite());
         }
-        // A constant table does not divide by zero.
-        let q = fastscan::quantize_lut(&[1.0; 32], 2);
-        assert!(q.lut.iter().all(|&v| v == 0) && q.scale.is_finite());
+        // The dispatched kernel's tables are within its limits.
+        let t: Vec<f32> = (0..96 * 16).map(|_| rng.normal()).collect();
+        let q = fastscan::quantize_lut(&t, 96);
+        assert!(fastscan::within(&q.lut, fastscan::table_limits()));
+        assert!(!fastscan::within(&[64; 16], fastscan::AVX2_LIMITS));
+    }
+
+    #[test]
+    fn tables_beyond_the_limits_are_refused() {
+        let lim = fastscan::table_limits();
+        if lim.entry == u8::MAX {
+            eprintln!("skipped: the dispatched kernel takes any u8 table");
+            return;
+        }
+        let mut lut = vec![0u8; 32];
+        lut[3] = lim.entry + 1;
+        let blocks = fastscan::to_blocks(&[0u8; 1], 1, 1);
+        let r = std::panic::catch_unwind(|| {
+            fastscan::search(&lut, &blocks, 1, 1, 1)
+        });
+        assert!(r.is_err(), "a table beyond {lim:?} was scanned");
     }
 }
 

@@ -26,7 +26,7 @@ use super::{Codec, check_dim};
 use crate::bytes::{Reader, Writer};
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::kernels::fastscan;
+use crate::kernels::{fastscan, scalar};
 use crate::kmeans;
 use crate::matrix::Matrix;
 use crate::rng::Rng;
@@ -47,6 +47,9 @@ pub struct Pq {
     /// Squared centroid norms per code byte (`bytes x 256`, the layout of
     /// [`Pq::lut`]); empty unless `cos`.
     norms: Vec<f32>,
+    /// The centroids transposed per sub-space (`m x dsub x 2^bits`), for
+    /// query tables of short sub-vectors.
+    cent_t: Vec<f32>,
 }
 
 /// Relative tolerance on squared lengths for "unit-length" training data.
@@ -116,19 +119,32 @@ impl Pq {
 
     /// A row-major, inner-product-scored quantizer over `cent`.
     fn new(dim: usize, m: usize, bits: u32, cent: Vec<Matrix>) -> Pq {
-        Pq { dim, m, bits, cent, fast: false, cos: false, norms: Vec::new() }
+        let mut p = Pq {
+            dim,
+            m,
+            bits,
+            cent,
+            fast: false,
+            cos: false,
+            norms: Vec::new(),
+            cent_t: Vec::new(),
+        };
+        p.sync_tables();
+        p
     }
 
     /// The same quantizer with cosine scoring switched on or off.
     pub fn with_cosine(mut self, cos: bool) -> Pq {
         self.cos = cos;
-        self.sync_norms();
+        self.sync_tables();
         self
     }
 
-    /// Rebuilds the centroid-norm table from the centroids (empty unless
-    /// cosine scoring is on).
-    fn sync_norms(&mut self) {
+    /// Rebuilds what is derived from the centroids: the transposed copy,
+    /// and the centroid-norm table (empty unless cosine scoring is on).
+    fn sync_tables(&mut self) {
+        self.cent_t =
+            self.cent.iter().flat_map(|c| c.transpose().data).collect();
         self.norms = if self.cos {
             let sq: Vec<f32> =
                 self.cent.iter().flat_map(Matrix::row_sq_norms).collect();
@@ -182,7 +198,7 @@ impl Pq {
                 }
             }
         }
-        self.sync_norms();
+        self.sync_tables();
     }
 
     /// Codes of every row as one sub-space id per entry (`rows x m`).
@@ -255,16 +271,23 @@ impl Pq {
         let ds = self.dim / self.m;
         let ks = 1usize << self.bits;
         let mut sub = vec![0f32; self.m * ks];
-        for j in 0..self.m {
+        for (j, out) in sub.chunks_exact_mut(ks).enumerate() {
             let qs = &q[j * ds..(j + 1) * ds];
-            let c = &self.cent[j].data;
-            for k in 0..ks {
-                let ck = &c[k * ds..(k + 1) * ds];
-                sub[j * ks + k] = if ds >= 32 {
-                    kernels::dot(qs, ck)
-                } else {
-                    qs.iter().zip(ck).map(|(a, b)| a * b).sum()
-                };
+            if ds >= 32 {
+                let c = &self.cent[j].data;
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = kernels::dot(qs, &c[k * ds..(k + 1) * ds]);
+                }
+            } else {
+                // Short sub-vectors: all 2^bits sums at once, over the
+                // transposed centroids (the same order of additions as
+                // a dot product, so the same values).
+                let ct = &self.cent_t[j * ds * ks..(j + 1) * ds * ks];
+                for (&qd, col) in qs.iter().zip(ct.chunks_exact(ks)) {
+                    for (o, &c) in out.iter_mut().zip(col) {
+                        *o += qd * c;
+                    }
+                }
             }
         }
         sub
@@ -290,24 +313,6 @@ impl Pq {
             }
         }
         lut
-    }
-
-    /// The score of one code from its query table (see [`Pq::cosine`]).
-    fn score_code(&self, lut: &[f32], code: &[u8]) -> f32 {
-        let mut out = [0f32];
-        if self.cos {
-            kernels::scan_adc_cos(
-                lut,
-                &self.norms,
-                code.len(),
-                code,
-                code.len(),
-                &mut out,
-            );
-        } else {
-            kernels::scan_adc(lut, code.len(), 1, code, code.len(), &mut out);
-        }
-        out[0]
     }
 }
 
@@ -409,19 +414,26 @@ impl Codec for Pq {
             let cands = fastscan::search_batch(&refs, stored, cb, n, c);
             for (sub, cand) in subs.iter().zip(cands) {
                 // Re-rank by the float ADC of the candidates' codes (by
-                // cosine when the quantizer scores so).
-                let byte_lut = self.cos.then(|| self.byte_table(sub));
+                // cosine when the quantizer scores so), with each byte's
+                // entry summed from the sub-space table as needed: the
+                // values of `byte_table`, without building it.
+                let entry = |p: usize, b: usize| {
+                    sub[32 * p + (b & 15)] + sub[32 * p + 16 + (b >> 4)]
+                };
                 let exact: Vec<f32> = cand
                     .iter()
                     .map(|&(_, row)| {
                         fastscan::code_of(stored, cb, row as usize, &mut code);
-                        if let Some(l) = &byte_lut {
-                            return self.score_code(l, &code);
+                        if self.cos {
+                            return scalar::adc_cos_one(
+                                &code,
+                                &self.norms,
+                                entry,
+                            );
                         }
                         let mut s = 0f32;
                         for (p, &b) in code.iter().enumerate() {
-                            s += sub[32 * p + (b & 15) as usize]
-                                + sub[32 * p + 16 + (b >> 4) as usize];
+                            s += entry(p, b as usize);
                         }
                         s
                     })

@@ -1,17 +1,18 @@
-//! Scan kernels over packed codes, dispatched once at run time to AVX2
-//! or the portable scalar twins (the reference the tests compare with).
+//! Scan kernels over packed codes, dispatched once at run time to SIMD
+//! code or the portable scalar twins (the reference the tests compare
+//! with).
 //!
-//! `RYOT_FORCE_ISA=scalar|avx2|avx512|amx` lowers the level, as in
-//! `ryot-kernels`; there is no AVX-512 or AMX variant here, so those run
-//! the AVX2 code. Fast-scan compiles that code a second time with
-//! AVX-512VL/BW where allowed ([`evex_allowed`]): the same 256-bit
-//! operations with 32 registers, 8 queries per pass. (An AVX-512 VBMI
-//! fast-scan, `vpermb` on two blocks per register, measured no faster
-//! than AVX2 on a Xeon: 6.5k-9.0k vs 8.8k queries/s,
-//! `examples/fastscan_speed.rs`.) Integer kernels (Hamming) match their
-//! scalar twins exactly;
-//! float kernels sum in the same order per output, so they match to the
-//! last bit except for FMA contraction (tolerance [`F32_TOL`]).
+//! Levels ([`Isa`]): `scalar`, `avx2`, and `avx512` (AVX-512
+//! F/BW/VL/VBMI/VNNI: Ice Lake, Sapphire Rapids, Zen 4 and later). Only
+//! fast-scan has an `avx512` kernel (`vpermb` table lookups summed by
+//! `vpdpbusd`); every other scan runs its AVX2 code at that level.
+//! `RYOT_FORCE_ISA=scalar|avx2|avx512|amx` caps the level, as in
+//! `ryot-kernels`: `amx` means `avx512` here, and a name above what the
+//! CPU has gives the highest level it has (`avx512` there needs no VBMI),
+//! except that `avx2` on a CPU without AVX2 is an error. Integer kernels
+//! (Hamming, fast-scan) match their scalar twins exactly; float kernels
+//! sum in the same order per output, so they match to the last bit
+//! except for FMA contraction (tolerance [`F32_TOL`]).
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
@@ -32,6 +33,8 @@ pub enum Isa {
     Scalar,
     /// AVX2 + FMA + POPCNT.
     Avx2,
+    /// [`Isa::Avx2`] plus AVX-512 F/BW/VL/VBMI/VNNI.
+    Avx512,
 }
 
 impl Isa {
@@ -40,6 +43,7 @@ impl Isa {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 }
@@ -51,60 +55,44 @@ fn hw() -> Isa {
             && is_x86_feature_detected!("fma")
             && is_x86_feature_detected!("popcnt")
         {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512vbmi")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                return Isa::Avx512;
+            }
             return Isa::Avx2;
         }
     }
     Isa::Scalar
 }
 
-/// `RYOT_FORCE_ISA` parsed: the scan level it names, and whether it
-/// still allows AVX-512 encodings (`avx512`, `amx`); `None` for an unknown
-/// name.
-fn parse_forced(v: &str) -> Option<(Isa, bool)> {
+/// The level a `RYOT_FORCE_ISA` value names, `None` for an unknown name.
+fn parse_forced(v: &str) -> Option<Isa> {
     match v.trim().to_ascii_lowercase().as_str() {
-        "scalar" => Some((Isa::Scalar, false)),
-        "avx2" => Some((Isa::Avx2, false)),
-        "avx512" | "amx" => Some((Isa::Avx2, true)),
+        "scalar" => Some(Isa::Scalar),
+        "avx2" => Some(Isa::Avx2),
+        "avx512" | "amx" => Some(Isa::Avx512),
         _ => None,
     }
 }
 
-/// Checks `RYOT_FORCE_ISA`: `Ok(None)` when unset, an error when it names
-/// an unknown level or one this CPU lacks.
+/// Checks `RYOT_FORCE_ISA`: `Ok(None)` when unset, the capped level when
+/// set, an error for an unknown name or for `avx2` on a CPU without it.
 pub fn forced() -> Result<Option<Isa>> {
     let Ok(v) = std::env::var("RYOT_FORCE_ISA") else {
         return Ok(None);
     };
-    let Some((want, _)) = parse_forced(&v) else {
+    let Some(want) = parse_forced(&v) else {
         return Err(Error::Isa(v));
     };
-    if want > hw() {
+    let have = hw();
+    if want == Isa::Avx2 && have < Isa::Avx2 {
         return Err(Error::Isa(v));
     }
-    Ok(Some(want))
-}
-
-/// Whether kernels may use AVX-512VL/BW encodings (32 vector registers
-/// for 256-bit code): the CPU has them, the level is AVX2, and
-/// `RYOT_FORCE_ISA` does not ask for `avx2` or `scalar` (an unknown name
-/// falls back to the hardware, as in [`isa`]). Detected once.
-pub fn evex_allowed() -> bool {
-    static E: OnceLock<bool> = OnceLock::new();
-    *E.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let wide = std::env::var("RYOT_FORCE_ISA")
-                .ok()
-                .and_then(|v| parse_forced(&v))
-                .is_none_or(|(_, wide)| wide);
-            isa() == Isa::Avx2
-                && wide
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512bw")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    })
+    Ok(Some(want.min(have)))
 }
 
 /// The level in use (detected once; an invalid override falls back to the
@@ -119,9 +107,9 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     match isa() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa()` is Avx2 only when avx2, fma and popcnt were
-        // detected on this CPU.
-        Isa::Avx2 => unsafe { avx2::dot(a, b) },
+        // SAFETY: `isa()` is Avx2 or above only when avx2, fma and popcnt
+        // were detected on this CPU.
+        Isa::Avx2 | Isa::Avx512 => unsafe { avx2::dot(a, b) },
         _ => scalar::dot(a, b),
     }
 }
@@ -132,7 +120,9 @@ pub fn scan_u8(w: &[f32], codes: &[u8], stride: usize, out: &mut [f32]) {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: see `dot`; shapes were checked above.
-        Isa::Avx2 => unsafe { avx2::scan_u8(w, codes, stride, out) },
+        Isa::Avx2 | Isa::Avx512 => unsafe {
+            avx2::scan_u8(w, codes, stride, out)
+        },
         _ => scalar::scan_u8(w, codes, stride, out),
     }
 }
@@ -144,7 +134,9 @@ pub fn scan_u4(w: &[f32], codes: &[u8], stride: usize, out: &mut [f32]) {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: see `dot`; shapes were checked above.
-        Isa::Avx2 => unsafe { avx2::scan_u4(w, codes, stride, out) },
+        Isa::Avx2 | Isa::Avx512 => unsafe {
+            avx2::scan_u4(w, codes, stride, out)
+        },
         _ => scalar::scan_u4(w, codes, stride, out),
     }
 }
@@ -193,7 +185,9 @@ pub fn hamming(q: &[u8], codes: &[u8], stride: usize, out: &mut [u32]) {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: see `dot`; shapes were checked above.
-        Isa::Avx2 => unsafe { avx2::hamming(q, codes, stride, out) },
+        Isa::Avx2 | Isa::Avx512 => unsafe {
+            avx2::hamming(q, codes, stride, out)
+        },
         _ => scalar::hamming(q, codes, stride, out),
     }
 }

@@ -169,21 +169,34 @@ pub fn scan_adc_cos(
 ) {
     for (i, o) in out.iter_mut().enumerate() {
         let c = &codes[i * stride..i * stride + nbytes];
-        // Two independent add chains per table, as in `scan_adc`.
-        let (mut s0, mut s1, mut n0, mut n1) = (0f32, 0f32, 0f32, 0f32);
-        let whole = nbytes / 2 * 2;
-        for m in (0..whole).step_by(2) {
-            let (b0, b1) = (c[m] as usize, c[m + 1] as usize);
-            s0 += lut[m * 256 + b0];
-            s1 += lut[(m + 1) * 256 + b1];
-            n0 += norms[m * 256 + b0];
-            n1 += norms[(m + 1) * 256 + b1];
-        }
-        if whole < nbytes {
-            let b = c[whole] as usize;
-            s0 += lut[whole * 256 + b];
-            n0 += norms[whole * 256 + b];
-        }
-        *o = (s0 + s1) / (n0 + n1).max(f32::MIN_POSITIVE).sqrt();
+        *o = adc_cos_one(c, norms, |m, b| lut[m * 256 + b]);
     }
+}
+
+/// The score [`scan_adc_cos`] gives one code, with the byte table given
+/// as `lut(byte index, byte value)` (so a caller can compute entries on
+/// the fly): `sum lut / sqrt(sum norms)`.
+#[inline]
+pub fn adc_cos_one(
+    c: &[u8],
+    norms: &[f32],
+    lut: impl Fn(usize, usize) -> f32,
+) -> f32 {
+    let nbytes = c.len();
+    // Two independent add chains per table, as in `scan_adc`.
+    let (mut s0, mut s1, mut n0, mut n1) = (0f32, 0f32, 0f32, 0f32);
+    let whole = nbytes / 2 * 2;
+    for m in (0..whole).step_by(2) {
+        let (b0, b1) = (c[m] as usize, c[m + 1] as usize);
+        s0 += lut(m, b0);
+        s1 += lut(m + 1, b1);
+        n0 += norms[m * 256 + b0];
+        n1 += norms[(m + 1) * 256 + b1];
+    }
+    if whole < nbytes {
+        let b = c[whole] as usize;
+        s0 += lut(whole, b);
+        n0 += norms[whole * 256 + b];
+    }
+    (s0 + s1) / (n0 + n1).max(f32::MIN_POSITIVE).sqrt()
 }
