@@ -36,6 +36,9 @@ pub struct TrainOptions {
     pub rq_beam: usize,
     /// Lloyd iterations per residual-quantizer stage.
     pub rq_kmeans_iters: usize,
+    /// Codebook-refinement passes after the residual quantizer's stages
+    /// (`codec::rq::REFINE_PASSES`).
+    pub rq_refine: usize,
 }
 
 impl Default for TrainOptions {
@@ -48,6 +51,7 @@ impl Default for TrainOptions {
             pq_cosine: true,
             rq_beam: rq::DEFAULT_BEAM,
             rq_kmeans_iters: 10,
+            rq_refine: rq::REFINE_PASSES,
         }
     }
 }
@@ -119,7 +123,8 @@ impl Pipeline {
             }
             Stage::Rq(m) => {
                 let it = opts.rq_kmeans_iters;
-                let rq = Rq::train(&x, m, opts.rq_beam, it, &mut rng)?;
+                let (beam, refine) = (opts.rq_beam, opts.rq_refine);
+                let rq = Rq::train_with(&x, m, beam, it, refine, &mut rng)?;
                 // As for PQ: the data picks cosine scoring; the option
                 // can only turn it off.
                 Box::new(if opts.pq_cosine { rq } else { rq.without_cosine() })

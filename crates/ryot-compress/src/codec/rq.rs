@@ -42,6 +42,15 @@ pub const K: usize = 256;
 /// Default beam width: partial codes kept per vector while encoding.
 pub const DEFAULT_BEAM: usize = 16;
 
+/// Default passes of codebook refinement after the stages are trained:
+/// with the training codes fixed, each stage's centroids are re-fitted to
+/// what the other stages leave (block coordinate descent on the squared
+/// error). Measured on MiniLM WordNet (codes-only recall@10): `rq:47`
+/// 0.797 -> 0.816 with 4 passes (0.819 with 10), `rq:11` 0.461 -> 0.473,
+/// `rq:5` 0.273 -> 0.281; it costs about a second per pass at 47 stages
+/// over 20k rows.
+pub const REFINE_PASSES: usize = 4;
+
 /// Largest accepted beam width (at 256 a two-stage code is the exact
 /// optimum).
 pub const MAX_BEAM: usize = 256;
@@ -98,13 +107,26 @@ impl Rq {
     /// Trains `m` stages of 256 centroids on `sample`: each stage is
     /// k-means ([`kmeans::kmeans_progressive`], `iters` Lloyd steps per
     /// round) on the residuals the beam search leaves after the stages
-    /// before it. Length-normalised scoring when every row has unit
-    /// length.
+    /// before it, then [`REFINE_PASSES`] passes of codebook refinement.
+    /// Length-normalised scoring when every row has unit length.
     pub fn train(
         sample: &Matrix,
         m: usize,
         beam: usize,
         iters: usize,
+        rng: &mut Rng,
+    ) -> Result<Rq> {
+        Rq::train_with(sample, m, beam, iters, REFINE_PASSES, rng)
+    }
+
+    /// [`Rq::train`] with `refine` passes of codebook refinement (see
+    /// [`REFINE_PASSES`]; 0 keeps the greedy stage-by-stage codebooks).
+    pub fn train_with(
+        sample: &Matrix,
+        m: usize,
+        beam: usize,
+        iters: usize,
+        refine: usize,
         rng: &mut Rng,
     ) -> Result<Rq> {
         sample.check("training sample")?;
@@ -120,8 +142,9 @@ impl Rq {
             rq.step(sample, &mut state, s);
             resid = rq.residuals(sample, &state.best(s + 1));
         }
+        let ids = state.best(m);
+        rq.refine(sample, &ids, refine);
         if cos {
-            let ids = state.best(m);
             let lens: Vec<f32> = (0..sample.rows)
                 .map(|i| rq.len_of(&ids[i * m..][..m]))
                 .collect();
@@ -130,6 +153,64 @@ impl Rq {
             rq = Rq::new(sample.dim, beam, rq.cent, Some((lo, hi)));
         }
         Ok(rq)
+    }
+
+    /// Codebook refinement with the codes `ids` (`m` per row of `x`)
+    /// fixed: each stage's centroid becomes the mean of what the other
+    /// stages leave of the rows coded to it, the least-squares optimum for
+    /// that stage given the others, stage after stage, `passes` times.
+    /// The squared error cannot grow.
+    fn refine(&mut self, x: &Matrix, ids: &[u8], passes: usize) {
+        let (m, d) = (self.cent.len(), self.dim);
+        if passes == 0 || x.rows == 0 {
+            return;
+        }
+        let mut recon = Matrix::zeros(x.rows, d);
+        for i in 0..x.rows {
+            self.add_centroids(&ids[i * m..][..m], recon.row_mut(i));
+        }
+        let mut sums = vec![0f64; K * d];
+        let mut counts = vec![0usize; K];
+        for _ in 0..passes {
+            for s in 0..m {
+                sums.iter_mut().for_each(|v| *v = 0.0);
+                counts.iter_mut().for_each(|v| *v = 0);
+                let c = &self.cent[s];
+                for i in 0..x.rows {
+                    let k = ids[i * m + s] as usize;
+                    counts[k] += 1;
+                    let (xr, rr, cr) = (x.row(i), recon.row(i), c.row(k));
+                    for (j, acc) in
+                        sums[k * d..(k + 1) * d].iter_mut().enumerate()
+                    {
+                        *acc += f64::from(xr[j] - rr[j] + cr[j]);
+                    }
+                }
+                let old = self.cent[s].clone();
+                for k in 0..K {
+                    if counts[k] > 0 {
+                        let n = counts[k] as f64;
+                        for (o, &v) in self.cent[s]
+                            .row_mut(k)
+                            .iter_mut()
+                            .zip(&sums[k * d..(k + 1) * d])
+                        {
+                            *o = (v / n) as f32;
+                        }
+                    }
+                }
+                for i in 0..x.rows {
+                    let k = ids[i * m + s] as usize;
+                    let (nc, oc) = (self.cent[s].row(k), old.row(k));
+                    for ((r, &a), &b) in
+                        recon.row_mut(i).iter_mut().zip(nc).zip(oc)
+                    {
+                        *r += a - b;
+                    }
+                }
+            }
+        }
+        self.cnorm = self.cent.iter().map(Matrix::row_sq_norms).collect();
     }
 
     /// A quantizer over `cent`; `len_range` switches cosine scoring on.
@@ -478,5 +559,46 @@ impl Codec for Rq {
         for c in &self.cent {
             w.matrix(c);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Squared reconstruction error of `ids` (`m` a row).
+    fn err(rq: &Rq, x: &Matrix, ids: &[u8]) -> f64 {
+        let r = rq.residuals(x, ids);
+        r.data.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
+    }
+
+    #[test]
+    fn refinement_never_raises_the_error_of_fixed_codes() {
+        let mut rng = Rng::new(9);
+        let x = Matrix::new(
+            600,
+            24,
+            (0..600 * 24)
+                .map(|i| rng.normal() / (1.0 + (i % 24) as f32))
+                .collect(),
+        )
+        .unwrap();
+        let mut rq = Rq::train_with(&x, 3, 2, 4, 0, &mut Rng::new(1)).unwrap();
+        let ids = rq.assign_all(&x);
+        let mut last = err(&rq, &x, &ids);
+        for _ in 0..3 {
+            rq.refine(&x, &ids, 1);
+            let e = err(&rq, &x, &ids);
+            assert!(e <= last * (1.0 + 1e-6), "{e} > {last}");
+            last = e;
+        }
+        // It does move the codebooks: the greedy stages are not already
+        // the joint optimum.
+        let first = err(
+            &Rq::train_with(&x, 3, 2, 4, 0, &mut Rng::new(1)).unwrap(),
+            &x,
+            &ids,
+        );
+        assert!(last < first * 0.999, "{last} vs {first}");
     }
 }

@@ -152,11 +152,7 @@ fn offer(even: __m256i, odd: __m256i, b: usize, n: usize, top: &mut TopC) {
     }
     let mut s = [0u32; BLOCK];
     store(even, odd, &mut s);
-    while m != 0 {
-        let v = m.trailing_zeros() as usize;
-        top.push(s[v], (b * BLOCK + v) as u32);
-        m &= m - 1;
-    }
+    top.push_block(&s, m, b);
 }
 
 /// `NQ` queries per pass over the codes.

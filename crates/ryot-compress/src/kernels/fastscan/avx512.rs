@@ -165,14 +165,10 @@ fn reaching(acc: &[__m512i; 2], top: &TopC, valid: u32) -> u32 {
 #[cold]
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-fn offer(acc: &[__m512i; 2], mut m: u32, b: usize, top: &mut TopC) {
+fn offer(acc: &[__m512i; 2], m: u32, b: usize, top: &mut TopC) {
     let mut s = [0u32; BLOCK];
     store(*acc, &mut s);
-    while m != 0 {
-        let v = m.trailing_zeros() as usize;
-        top.push(s[v], (b * BLOCK + v) as u32);
-        m &= m - 1;
-    }
+    top.push_block(&s, m, b);
 }
 
 /// `NQ` queries per pass over the codes.

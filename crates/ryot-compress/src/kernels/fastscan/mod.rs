@@ -209,6 +209,16 @@ impl TopC {
             *worst = Reverse((sum, Reverse(row)));
         }
     }
+    /// Offers the rows of block `b` whose bits are set in `m`, with the
+    /// block's 32 sums.
+    #[inline]
+    pub fn push_block(&mut self, sums: &[u32; BLOCK], mut m: u32, b: usize) {
+        while m != 0 {
+            let v = m.trailing_zeros() as usize;
+            self.push(sums[v], (b * BLOCK + v) as u32);
+            m &= m - 1;
+        }
+    }
     /// The selection, best first (ties by lower row).
     pub fn into_vec(self) -> Vec<(u32, u32)> {
         let mut v: Vec<(u32, u32)> = self
