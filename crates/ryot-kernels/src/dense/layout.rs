@@ -18,6 +18,8 @@
 //! Rows past `m` in the last panel are zero. `k` needs no padding: a panel
 //! is `k` columns, whatever `k` is.
 
+use std::marker::PhantomData;
+
 use half::{bf16, f16};
 
 use crate::error::KernelError;
@@ -30,15 +32,17 @@ pub const PANEL_ROWS: usize = 16;
 #[repr(C, align(64))]
 pub(crate) struct ColF32(pub(crate) [f32; PANEL_ROWS]);
 
-/// One column of an F16 panel: 16 rows of raw f16 bits, 32 bytes.
+/// One column of a 16-bit float panel: 16 rows of raw `H` bits, 32
+/// bytes (`H` only tells the kernels how to widen them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, align(32))]
-pub(crate) struct ColF16(pub(crate) [u16; PANEL_ROWS]);
+pub(crate) struct ColHalf<H>(pub(crate) [u16; PANEL_ROWS], PhantomData<H>);
 
-/// One column of a BF16 panel: 16 rows of raw bf16 bits, 32 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, align(32))]
-pub(crate) struct ColBf16(pub(crate) [u16; PANEL_ROWS]);
+/// One column of an F16 panel.
+pub(crate) type ColF16 = ColHalf<f16>;
+
+/// One column of a BF16 panel.
+pub(crate) type ColBf16 = ColHalf<bf16>;
 
 /// Checks `m`, `k` and returns `m * k`.
 pub(crate) fn elements(m: usize, k: usize) -> Result<usize, KernelError> {
@@ -189,110 +193,69 @@ impl DenseF32 {
     }
 }
 
-/// F16 weights (`m` rows of `k`) in the dense panel layout.
-#[derive(Clone, Debug)]
-pub struct DenseF16 {
-    m: usize,
-    k: usize,
-    cols: Vec<ColF16>,
+/// A 16-bit float format the dense layout stores (`half::f16`, `half::bf16`).
+pub trait HalfFormat: Copy + std::fmt::Debug + PartialEq {
+    /// What a value that does not fit is called in errors.
+    const ROUNDED: &'static str;
+    /// What a GGUF tensor's bytes are called in errors.
+    const GGUF_BYTES: &'static str;
+    /// Rounds `v` to this format (nearest even, as ggml), as raw bits.
+    fn bits_from_f32(v: f32) -> u16;
+    /// Whether raw bits hold a finite value.
+    fn bits_finite(b: u16) -> bool;
+    /// Raw bits widened to f32 (exact).
+    fn bits_to_f32(b: u16) -> f32;
 }
 
-impl DenseF16 {
-    /// Rounds a row-major `m x k` f32 matrix to f16 (nearest even, as
-    /// ggml's `GGML_FP32_TO_FP16`) and repacks it. NaN or infinite inputs,
-    /// and values that overflow f16, are an error.
-    pub fn from_f32(
-        w: &[f32],
-        m: usize,
-        k: usize,
-    ) -> Result<Self, KernelError> {
-        let len = elements(m, k)?;
-        if w.len() != len {
-            return Err(KernelError::len("weights", len, w.len()));
-        }
-        if w.iter().any(|v| !f16::from_f32(*v).is_finite()) {
-            return Err(KernelError::non_finite("weights (as f16)"));
-        }
-        let get = |i: usize| f16::from_f32(w[i]).to_bits();
-        Ok(DenseF16 { m, k, cols: Self::build(m, k, get) })
+impl HalfFormat for f16 {
+    const ROUNDED: &'static str = "weights (as f16)";
+    const GGUF_BYTES: &'static str = "F16 weight bytes";
+    fn bits_from_f32(v: f32) -> u16 {
+        f16::from_f32(v).to_bits()
     }
-
-    /// Repacks a GGUF F16 tensor: `m * k` little-endian f16, row-major.
-    /// NaN or infinite weights are an error.
-    pub fn from_gguf(
-        bytes: &[u8],
-        m: usize,
-        k: usize,
-    ) -> Result<Self, KernelError> {
-        let len = elements(m, k)?;
-        let want = byte_len(len, 2)?;
-        if bytes.len() != want {
-            return Err(KernelError::len(
-                "F16 weight bytes",
-                want,
-                bytes.len(),
-            ));
-        }
-        let get =
-            |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
-        if (0..len).any(|i| !f16::from_bits(get(i)).is_finite()) {
-            return Err(KernelError::non_finite("weights"));
-        }
-        Ok(DenseF16 { m, k, cols: Self::build(m, k, get) })
+    fn bits_finite(b: u16) -> bool {
+        f16::from_bits(b).is_finite()
     }
-
-    fn build(m: usize, k: usize, get: impl Fn(usize) -> u16) -> Vec<ColF16> {
-        build(m, k, ColF16([0; PANEL_ROWS]), get, |c, r, v| c.0[r] = v)
-    }
-
-    /// Rows.
-    pub fn m(&self) -> usize {
-        self.m
-    }
-
-    /// Columns.
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    /// Number of 16-row panels.
-    pub fn panels(&self) -> usize {
-        self.m.div_ceil(PANEL_ROWS)
-    }
-
-    /// Bytes a full pass reads (padding rows included).
-    pub fn stored_bytes(&self) -> usize {
-        self.cols.len() * size_of::<ColF16>()
-    }
-
-    /// The weights as a row-major `m x k` f32 matrix (exact conversion).
-    pub fn dequantize(&self) -> Vec<f32> {
-        gather(self.m, self.k, &self.cols, |c, r| {
-            f16::from_bits(c.0[r]).to_f32()
-        })
-    }
-
-    /// The `k` columns of panel `p`.
-    pub(crate) fn panel(&self, p: usize) -> &[ColF16] {
-        &self.cols[p * self.k..(p + 1) * self.k]
+    fn bits_to_f32(b: u16) -> f32 {
+        f16::from_bits(b).to_f32()
     }
 }
 
-/// BF16 weights (`m` rows of `k`) in the dense panel layout.
-///
 /// A bf16 value is the top half of an f32, so widening is a 16-bit shift
 /// (exact), as ggml's `GGML_BF16_TO_FP32`.
-#[derive(Clone, Debug)]
-pub struct DenseBf16 {
-    m: usize,
-    k: usize,
-    cols: Vec<ColBf16>,
+impl HalfFormat for bf16 {
+    const ROUNDED: &'static str = "weights (as bf16)";
+    const GGUF_BYTES: &'static str = "BF16 weight bytes";
+    fn bits_from_f32(v: f32) -> u16 {
+        bf16::from_f32(v).to_bits()
+    }
+    fn bits_finite(b: u16) -> bool {
+        bf16::from_bits(b).is_finite()
+    }
+    fn bits_to_f32(b: u16) -> f32 {
+        bf16::from_bits(b).to_f32()
+    }
 }
 
-impl DenseBf16 {
-    /// Rounds a row-major `m x k` f32 matrix to bf16 (nearest even, as
-    /// ggml's `GGML_FP32_TO_BF16` for finite values) and repacks it. NaN
-    /// or infinite inputs, and values that overflow bf16, are an error.
+/// 16-bit float weights (`m` rows of `k`) in the dense panel layout.
+#[derive(Clone, Debug)]
+pub struct DenseHalf<H: HalfFormat> {
+    m: usize,
+    k: usize,
+    cols: Vec<ColHalf<H>>,
+}
+
+/// F16 weights in the dense panel layout.
+pub type DenseF16 = DenseHalf<f16>;
+
+/// BF16 weights in the dense panel layout.
+pub type DenseBf16 = DenseHalf<bf16>;
+
+impl<H: HalfFormat> DenseHalf<H> {
+    /// Rounds a row-major `m x k` f32 matrix to `H` (nearest even, as
+    /// ggml's `GGML_FP32_TO_FP16` / `GGML_FP32_TO_BF16` for finite values)
+    /// and repacks it. NaN or infinite inputs, and values that overflow
+    /// `H`, are an error.
     pub fn from_f32(
         w: &[f32],
         m: usize,
@@ -302,15 +265,15 @@ impl DenseBf16 {
         if w.len() != len {
             return Err(KernelError::len("weights", len, w.len()));
         }
-        if w.iter().any(|v| !bf16::from_f32(*v).is_finite()) {
-            return Err(KernelError::non_finite("weights (as bf16)"));
+        if w.iter().any(|&v| !H::bits_finite(H::bits_from_f32(v))) {
+            return Err(KernelError::non_finite(H::ROUNDED));
         }
-        let get = |i: usize| bf16::from_f32(w[i]).to_bits();
-        Ok(DenseBf16 { m, k, cols: Self::build(m, k, get) })
+        let get = |i: usize| H::bits_from_f32(w[i]);
+        Ok(DenseHalf { m, k, cols: Self::build(m, k, get) })
     }
 
-    /// Repacks a GGUF BF16 tensor: `m * k` little-endian bf16, row-major.
-    /// NaN or infinite weights are an error.
+    /// Repacks a GGUF F16/BF16 tensor: `m * k` little-endian values,
+    /// row-major. NaN or infinite weights are an error.
     pub fn from_gguf(
         bytes: &[u8],
         m: usize,
@@ -319,22 +282,23 @@ impl DenseBf16 {
         let len = elements(m, k)?;
         let want = byte_len(len, 2)?;
         if bytes.len() != want {
-            return Err(KernelError::len(
-                "BF16 weight bytes",
-                want,
-                bytes.len(),
-            ));
+            return Err(KernelError::len(H::GGUF_BYTES, want, bytes.len()));
         }
         let get =
             |i: usize| u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]);
-        if (0..len).any(|i| !bf16::from_bits(get(i)).is_finite()) {
+        if (0..len).any(|i| !H::bits_finite(get(i))) {
             return Err(KernelError::non_finite("weights"));
         }
-        Ok(DenseBf16 { m, k, cols: Self::build(m, k, get) })
+        Ok(DenseHalf { m, k, cols: Self::build(m, k, get) })
     }
 
-    fn build(m: usize, k: usize, get: impl Fn(usize) -> u16) -> Vec<ColBf16> {
-        build(m, k, ColBf16([0; PANEL_ROWS]), get, |c, r, v| c.0[r] = v)
+    fn build(
+        m: usize,
+        k: usize,
+        get: impl Fn(usize) -> u16,
+    ) -> Vec<ColHalf<H>> {
+        let zero = ColHalf([0; PANEL_ROWS], PhantomData);
+        build(m, k, zero, get, |c, r, v| c.0[r] = v)
     }
 
     /// Rows.
@@ -354,18 +318,16 @@ impl DenseBf16 {
 
     /// Bytes a full pass reads (padding rows included).
     pub fn stored_bytes(&self) -> usize {
-        self.cols.len() * size_of::<ColBf16>()
+        self.cols.len() * size_of::<ColHalf<H>>()
     }
 
     /// The weights as a row-major `m x k` f32 matrix (exact conversion).
     pub fn dequantize(&self) -> Vec<f32> {
-        gather(self.m, self.k, &self.cols, |c, r| {
-            bf16::from_bits(c.0[r]).to_f32()
-        })
+        gather(self.m, self.k, &self.cols, |c, r| H::bits_to_f32(c.0[r]))
     }
 
     /// The `k` columns of panel `p`.
-    pub(crate) fn panel(&self, p: usize) -> &[ColBf16] {
+    pub(crate) fn panel(&self, p: usize) -> &[ColHalf<H>] {
         &self.cols[p * self.k..(p + 1) * self.k]
     }
 }
