@@ -48,7 +48,8 @@ pub struct Pq {
     /// [`Pq::lut`]); empty unless `cos`.
     norms: Vec<f32>,
     /// The centroids transposed per sub-space (`m x dsub x 2^bits`), for
-    /// query tables of short sub-vectors.
+    /// query tables of sub-vectors shorter than [`DOT_MIN_DSUB`]; empty
+    /// otherwise.
     cent_t: Vec<f32>,
 }
 
@@ -67,6 +68,10 @@ pub fn unit_rows(x: &Matrix) -> bool {
 /// u8 tables lose little: on MiniLM WordNet, re-ranking 1x, 2x, 4x or 8x
 /// gives the same recall@10 to 0.001).
 pub const FS_RERANK: usize = 2;
+
+/// Sub-vector length from which a query table entry is one SIMD dot
+/// product per centroid; shorter ones sum over transposed centroids.
+const DOT_MIN_DSUB: usize = 32;
 
 /// Queries scanned together by the fast-scan kernel (one pass over the
 /// codes serves all of them; 8 is its widest batch).
@@ -143,8 +148,11 @@ impl Pq {
     /// Rebuilds what is derived from the centroids: the transposed copy,
     /// and the centroid-norm table (empty unless cosine scoring is on).
     fn sync_tables(&mut self) {
-        self.cent_t =
-            self.cent.iter().flat_map(|c| c.transpose().data).collect();
+        self.cent_t = if self.dim / self.m < DOT_MIN_DSUB {
+            self.cent.iter().flat_map(|c| c.transpose().data).collect()
+        } else {
+            Vec::new()
+        };
         self.norms = if self.cos {
             let sq: Vec<f32> =
                 self.cent.iter().flat_map(Matrix::row_sq_norms).collect();
@@ -273,7 +281,7 @@ impl Pq {
         let mut sub = vec![0f32; self.m * ks];
         for (j, out) in sub.chunks_exact_mut(ks).enumerate() {
             let qs = &q[j * ds..(j + 1) * ds];
-            if ds >= 32 {
+            if ds >= DOT_MIN_DSUB {
                 let c = &self.cent[j].data;
                 for (k, o) in out.iter_mut().enumerate() {
                     *o = kernels::dot(qs, &c[k * ds..(k + 1) * ds]);
@@ -308,12 +316,19 @@ impl Pq {
         let mut lut = vec![0f32; nb * 256];
         for b in 0..nb {
             for v in 0..256 {
-                lut[b * 256 + v] = sub[2 * b * 16 + (v & 15)]
-                    + sub[(2 * b + 1) * 16 + (v >> 4)];
+                lut[b * 256 + v] = byte_entry(sub, b, v);
             }
         }
         lut
     }
+}
+
+/// The entry of a 4-bit code's byte table for byte `b` holding `v`: the
+/// sub-space table (`16` entries per sub-space) of its low nibble plus
+/// that of its high nibble.
+#[inline]
+fn byte_entry(sub: &[f32], b: usize, v: usize) -> f32 {
+    sub[32 * b + (v & 15)] + sub[32 * b + 16 + (v >> 4)]
 }
 
 impl Codec for Pq {
@@ -415,11 +430,9 @@ impl Codec for Pq {
             for (sub, cand) in subs.iter().zip(cands) {
                 // Re-rank by the float ADC of the candidates' codes (by
                 // cosine when the quantizer scores so), with each byte's
-                // entry summed from the sub-space table as needed: the
-                // values of `byte_table`, without building it.
-                let entry = |p: usize, b: usize| {
-                    sub[32 * p + (b & 15)] + sub[32 * p + 16 + (b >> 4)]
-                };
+                // entry computed as `byte_table` computes it, without
+                // building the table.
+                let entry = |b: usize, v: usize| byte_entry(sub, b, v);
                 let exact: Vec<f32> = cand
                     .iter()
                     .map(|&(_, row)| {

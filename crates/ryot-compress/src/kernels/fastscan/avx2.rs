@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{BLOCK, TopC};
+use super::{BLOCK, TopC, valid_mask};
 
 /// The low and high nibbles of the 32 code bytes of pair `p`.
 ///
@@ -142,11 +142,7 @@ fn offer(even: __m256i, odd: __m256i, b: usize, n: usize, top: &mut TopC) {
     let me = _mm256_movemask_epi8(ge) as u32 & 0x5555_5555;
     let go = _mm256_cmpeq_epi16(_mm256_max_epu16(odd, t), odd);
     let mo = _mm256_movemask_epi8(go) as u32 & 0x5555_5555;
-    let mut m = me | (mo << 1);
-    let valid = (n - b * BLOCK).min(BLOCK);
-    if valid < BLOCK {
-        m &= (1u32 << valid) - 1;
-    }
+    let m = (me | (mo << 1)) & valid_mask(n, b);
     if m == 0 {
         return;
     }

@@ -13,7 +13,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{BLOCK, TopC};
+use super::{BLOCK, TopC, valid_mask};
 
 /// `vpermt2b` indices gathering the codes of vectors `16h..16h+16`:
 /// byte `4v + j` takes nibble `j` of vector `16h + v` (`j` 0/2: low
@@ -194,8 +194,7 @@ unsafe fn search_n<const NQ: usize>(
         let pb = blocks[b * bb..(b + 1) * bb].as_ptr();
         // SAFETY: the block and every table hold 32 * pairs bytes.
         let acc = unsafe { block_acc::<NQ>(&pl, pb, pairs) };
-        let valid = (n - b * BLOCK).min(BLOCK);
-        let valid = if valid < BLOCK { (1u32 << valid) - 1 } else { !0 };
+        let valid = valid_mask(n, b);
         for (q, a) in acc.iter().enumerate() {
             let m = reaching(a, &tops[q], valid);
             if m != 0 {

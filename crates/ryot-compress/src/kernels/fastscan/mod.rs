@@ -249,15 +249,25 @@ pub fn block_sums_scalar(
     }
 }
 
-/// Offers the `valid` first sums of block `b` to `top`.
+/// The bit mask of block `b`'s rows that exist among `n` (the last
+/// block may be partial).
 #[inline]
-fn offer_sums(sums: &[u32], b: usize, valid: usize, top: &mut TopC) {
+pub(super) fn valid_mask(n: usize, b: usize) -> u32 {
+    let valid = (n - b * BLOCK).min(BLOCK);
+    if valid < BLOCK { (1u32 << valid) - 1 } else { !0 }
+}
+
+/// Offers block `b`'s sums that reach `top`'s threshold (as of the start
+/// of the block).
+#[inline]
+fn offer_sums(sums: &[u32; BLOCK], b: usize, n: usize, top: &mut TopC) {
     let Some(thr) = top.threshold() else { return };
-    for (t, &s) in sums.iter().enumerate().take(valid) {
-        if s >= thr {
-            top.push(s, (b * BLOCK + t) as u32);
-        }
-    }
+    let reach = sums
+        .iter()
+        .enumerate()
+        .filter(|&(_, &s)| s >= thr)
+        .fold(0u32, |m, (t, _)| m | 1 << t);
+    top.push_block(sums, reach & valid_mask(n, b), b);
 }
 
 /// Scalar top-`c` over `n` blocked codes.
@@ -275,7 +285,7 @@ fn search_scalar(
         }
         let blk = &blocks[b * pairs * BLOCK..(b + 1) * pairs * BLOCK];
         block_sums_scalar(lut, blk, pairs, &mut sums);
-        offer_sums(&sums, b, (n - b * BLOCK).min(BLOCK), top);
+        offer_sums(&sums, b, n, top);
     }
 }
 
